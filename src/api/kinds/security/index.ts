@@ -1,0 +1,4 @@
+// security.istio.io kinds.
+import type { KindDefinition } from '../../kind-registry.ts';
+
+export const securityKinds: KindDefinition[] = [];

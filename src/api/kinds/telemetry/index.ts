@@ -1,0 +1,4 @@
+// telemetry.istio.io kinds.
+import type { KindDefinition } from '../../kind-registry.ts';
+
+export const telemetryKinds: KindDefinition[] = [];
