@@ -11,3 +11,5 @@ export { validateObject, hasErrors, formatDiagnostic } from './validate.ts';
 export type { ParsedDocument } from './parse.ts';
 export { parseDocuments, validateText, pathSegments } from './parse.ts';
 export { ApiError, ApiErrorCode } from './errors.ts';
+export type { MeshConfig, ProxyConfig, ExtensionProvider, MeshConfigResult } from './mesh-config.ts';
+export { defaultMeshConfig, parseMeshConfig, validateMeshConfig, meshConfigSchema } from './mesh-config.ts';

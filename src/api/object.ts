@@ -56,9 +56,10 @@ export function keyOf(obj: ConfigObject): ObjectKey {
 
 /** `VirtualService default/reviews`: how messages name an object. */
 export function describeObject(obj: Pick<ConfigObject, 'kind' | 'metadata'>): string {
+  const kind = obj.kind || '<no kind>';
   const ns = obj.metadata?.namespace;
-  const name = obj.metadata?.name ?? '<unnamed>';
-  return ns ? `${obj.kind} ${ns}/${name}` : `${obj.kind} ${name}`;
+  const name = obj.metadata?.name || '<unnamed>';
+  return ns ? `${kind} ${ns}/${name}` : `${kind} ${name}`;
 }
 
 export function keyString(key: ObjectKey): string {

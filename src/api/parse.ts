@@ -46,6 +46,7 @@ export function parseDocuments(text: string, file?: string): ParsedDocument[] {
     }
     if (doc.contents === null) continue; // an empty document, e.g. after a trailing `---`
     const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    if (value === null || value === undefined) continue; // only comments, e.g. a license header
     // `kind: List` wraps several objects; each item becomes a document of its own.
     if (isList(value)) {
       (value as { items: unknown[] }).items.forEach((item, i) => {
@@ -99,7 +100,7 @@ export function validateText(text: string, registry: KindRegistry, options: Vali
     }
     const result = validateObject(doc.value, registry, options, doc.source);
     const diagnostics: Diagnostic[] = result.diagnostics.map((d) => ({ ...d, line: doc.lineOf(d.path) ?? doc.source.line }));
-    results.push({ ...result, diagnostics });
+    results.push({ ...result, diagnostics, lineOf: doc.lineOf });
   }
   return results;
 }

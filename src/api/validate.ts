@@ -2,8 +2,8 @@
 // kind's structural schema, then its semantic rules. Every problem is collected;
 // nothing throws on bad input.
 
-import type { z } from 'zod';
-import { at, Diagnostics, FieldPath } from './diagnostics.ts';
+import { at, Diagnostics } from './diagnostics.ts';
+import { reportSchemaIssue } from './schema-issues.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import type { KindDefinition, KindRegistry } from './kind-registry.ts';
 import type { ConfigObject, SourceLocation } from './object.ts';
@@ -18,6 +18,8 @@ export interface ValidationResult {
   readonly source?: SourceLocation;
   /** Why the object was passed over (a Kubernetes kind); not an error. */
   readonly ignored?: string;
+  /** The line of a field path in the source text, for objects read from text. */
+  readonly lineOf?: (path: string) => number | undefined;
 }
 
 export function hasErrors(result: ValidationResult): boolean {
@@ -95,41 +97,6 @@ function checkMetadata(object: ConfigObject, kind: KindDefinition, diag: Diagnos
     }
   }
   if (meta.labels !== undefined) checkLabels(diag, path.key('labels'), meta.labels);
-}
-
-/** Turns a zod issue into a diagnostic with a field path and a sentence a user can act on. */
-function reportSchemaIssue(diag: Diagnostics, base: FieldPath, issue: z.core.$ZodIssue): void {
-  let path = base;
-  for (const segment of issue.path) path = typeof segment === 'number' ? path.index(segment) : path.key(String(segment));
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      for (const key of issue.keys) diag.error(path.key(key), `unknown field "${key}"`);
-      return;
-    case 'invalid_type':
-      if (issue.input === undefined) diag.error(path, `required field is missing (expected ${issue.expected})`);
-      else diag.error(path, `expected ${issue.expected}, got ${describeValue(issue.input)}`);
-      return;
-    case 'invalid_value':
-      diag.error(path, `invalid value ${describeValue(issue.input)}; allowed: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`);
-      return;
-    case 'too_small':
-    case 'too_big':
-      diag.error(path, `${issue.message.replace(/^Too (small|big): /, '')}`);
-      return;
-    case 'invalid_union':
-      diag.error(path, `invalid value ${describeValue(issue.input)}`);
-      return;
-    default:
-      diag.error(path, issue.message);
-  }
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value)}`;
-  return `${typeof value} ${String(value)}`;
 }
 
 /** `error: VirtualService default/reviews (bookinfo.yaml:12): spec.http[0].timeout: ...` */

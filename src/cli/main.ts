@@ -1,4 +1,80 @@
-export async function main(argv: string[]): Promise<number> {
-  console.log('hello', argv, process.version);
-  return 0;
+// The `mesh` command: finds the sub-command, parses its flags, runs it, and
+// turns failures into a message and a stable exit code.
+
+import { parseArgs } from 'node:util';
+import { ENV_KNOBS, isMeshError } from '../common/index.ts';
+import type { CliIo, Command } from './command.ts';
+import { analyzeCommand } from './commands/analyze.ts';
+import { applyCommand } from './commands/apply.ts';
+import { controlPlaneCommand } from './commands/control-plane.ts';
+import { deleteCommand } from './commands/delete.ts';
+import { getCommand } from './commands/get.ts';
+import { validateCommand } from './commands/validate.ts';
+import { CliError, ExitCode } from './exit-codes.ts';
+
+const COMMANDS: readonly Command[] = [validateCommand, applyCommand, getCommand, deleteCommand, analyzeCommand, controlPlaneCommand];
+
+const processIo: CliIo = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+function topLevelHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const knobs = Object.values(ENV_KNOBS).map((k) => `  ${k.name.padEnd(16)} ${k.description}${k.defaultValue ? ` (default ${k.defaultValue})` : ''}`);
+  return `mesh: a service mesh with the Istio architecture.
+
+Usage: mesh COMMAND [flags]   (mesh COMMAND --help for its flags)
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Environment:
+${knobs.join('\n')}
+
+Exit codes: 0 ok, 1 invalid config or analysis errors, 2 usage error,
+3 control plane unreachable, 4 not found, 5 conflict, 6 other failure.
+`;
+}
+
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(topLevelHelp());
+    return name === undefined ? ExitCode.USAGE : ExitCode.OK;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.err(`error: unknown command "${name}"\n\n${topLevelHelp()}`);
+    return ExitCode.USAGE;
+  }
+  let flags;
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({ args: [...rest], options: command.options, allowPositionals: command.positionals ?? false, strict: true });
+    flags = parsed.values;
+    positionals = parsed.positionals;
+  } catch (err) {
+    io.err(`error: ${(err as Error).message}\n\n${command.help}\n`);
+    return ExitCode.USAGE;
+  }
+  if (flags.help === true) {
+    io.out(`${command.help}\n`);
+    return ExitCode.OK;
+  }
+  try {
+    return await command.run(flags, positionals, io);
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.err(`error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    if (isMeshError(err)) {
+      // An expected failure (bad MeshConfig, damaged store...): its message says what to do.
+      io.err(`error: ${err.message} [${err.code}]\n`);
+      return err.code === 'MESH_ERR_API_INVALID' || err.code === 'MESH_ERR_API_PARSE' ? ExitCode.INVALID : ExitCode.FAILURE;
+    }
+    io.err(`error: ${(err as Error).stack ?? String(err)}\n`);
+    return ExitCode.FAILURE;
+  }
 }

@@ -1,0 +1,21 @@
+// Every environment knob the mesh reads, declared once with what it does.
+// Code reads knobs through `env()` so `mesh --help` can list them.
+
+export interface EnvKnob {
+  readonly name: string;
+  readonly description: string;
+  readonly defaultValue?: string;
+}
+
+export const ENV_KNOBS = {
+  MESH_SERVER: { name: 'MESH_SERVER', description: 'URL of the control plane API the CLI talks to', defaultValue: 'http://127.0.0.1:15080' },
+  MESH_DATA_DIR: { name: 'MESH_DATA_DIR', description: 'directory of the durable config store of `mesh control-plane`', defaultValue: '.mesh/data' },
+  MESH_LOG_LEVEL: { name: 'MESH_LOG_LEVEL', description: 'log level: trace, debug, info, warn, error, silent', defaultValue: 'info' },
+} as const satisfies Record<string, EnvKnob>;
+
+export type EnvKnobName = keyof typeof ENV_KNOBS;
+
+export function env(name: EnvKnobName): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? ENV_KNOBS[name].defaultValue : value;
+}

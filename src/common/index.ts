@@ -1,0 +1,7 @@
+// Shared helpers: errors, logging, metrics, environment knobs.
+export { MeshError, isMeshError } from './mesh-error.ts';
+export { createLogger, silentLogger } from './logger.ts';
+export type { Logger } from './logger.ts';
+export { createProcessRegistry, Registry } from './metrics.ts';
+export { env, ENV_KNOBS } from './env.ts';
+export type { EnvKnob, EnvKnobName } from './env.ts';

@@ -1,0 +1,135 @@
+// `mesh control-plane`: one process hosting the control plane, like istiod.
+// Today it holds Galley: the config store (durable local store, or a watched
+// directory), the config API the CLI talks to, snapshot distribution in-process
+// and over gRPC, and the monitoring endpoint. Pilot, Mixer and Citadel join it
+// as modules behind their own interfaces.
+
+import type { Server as HttpServer } from 'node:http';
+import { once } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import { Gauge, Counter } from 'prom-client';
+import { defaultMeshConfig, istioKinds, parseMeshConfig } from '../api/index.ts';
+import type { MeshConfig } from '../api/index.ts';
+import { readFile } from 'node:fs/promises';
+import type { Logger, Registry } from '../common/index.ts';
+import { createLogger, createProcessRegistry } from '../common/index.ts';
+import type { ConfigSnapshot, ConfigStore } from '../galley/index.ts';
+import { createHttpApiServer, DirectorySource, DurableStore, GalleyDistributionServer, SnapshotDistributor } from '../galley/index.ts';
+import { createMonitoringServer } from './monitoring-server.ts';
+
+export interface ControlPlaneOptions {
+  /** Directory of the durable store (used unless configDir is given). */
+  readonly dataDir: string;
+  /** Serve config from a watched directory of YAML files instead of the durable store (read-only). */
+  readonly configDir?: string;
+  readonly listenAddress: string;
+  /** Config API (HTTP) port; 0 picks a free one. */
+  readonly apiPort: number;
+  /** Prometheus /metrics and /ready port. */
+  readonly monitoringPort: number;
+  /** Galley distribution (xDS transport, gRPC) port. */
+  readonly galleyPort: number;
+  /** A MeshConfig YAML file (trust domain, root namespace, outbound policy, ...); Istio's defaults otherwise. */
+  readonly meshConfigFile?: string;
+  readonly debounceMs?: number;
+  readonly log?: Logger;
+}
+
+export interface ControlPlanePorts {
+  readonly api: number;
+  readonly monitoring: number;
+  readonly galley: number;
+}
+
+export class ControlPlane {
+  readonly meshConfig: MeshConfig;
+  readonly store: ConfigStore;
+  readonly distributor: SnapshotDistributor;
+  readonly ports: ControlPlanePorts;
+  readonly metrics: Registry;
+  private readonly closers: (() => Promise<void>)[];
+
+  private constructor(meshConfig: MeshConfig, store: ConfigStore, distributor: SnapshotDistributor, ports: ControlPlanePorts, metrics: Registry, closers: (() => Promise<void>)[]) {
+    this.meshConfig = meshConfig;
+    this.store = store;
+    this.distributor = distributor;
+    this.ports = ports;
+    this.metrics = metrics;
+    this.closers = closers;
+  }
+
+  static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
+    const log = options.log ?? createLogger('control-plane');
+    const metrics = createProcessRegistry();
+    const closers: (() => Promise<void>)[] = [];
+    const ready = new Set<string>();
+    try {
+      // An invalid MeshConfig stops the start with the errors: serving on a misread one would be worse.
+      const meshConfig = options.meshConfigFile ? parseMeshConfig(await readFile(options.meshConfigFile, 'utf8')) : defaultMeshConfig();
+      log.info({ trustDomain: meshConfig.trustDomain, rootNamespace: meshConfig.rootNamespace, file: options.meshConfigFile }, 'mesh config loaded');
+      const store: ConfigStore = options.configDir
+        ? await DirectorySource.open({ dir: options.configDir, registry: istioKinds, log: (line: string) => log.warn({ source: options.configDir }, line) })
+        : await DurableStore.open(options.dataDir);
+      closers.push(() => store.close());
+      log.info({ store: store.name, dir: options.configDir ?? options.dataDir, revision: store.revision() }, 'config store open');
+
+      const distributor = new SnapshotDistributor({ store, registry: istioKinds, debounceMs: options.debounceMs ?? 100 });
+      await distributor.start();
+      closers.push(async () => distributor.stop());
+      registerGalleyMetrics(metrics, distributor);
+
+      const changes = new Counter({ name: 'galley_config_changes_total', help: 'Config objects changed through the API, by action', labelNames: ['action'], registers: [metrics] });
+      const api = createHttpApiServer({ store, registry: istioKinds, log: log.child({ scope: 'galley.api' }), onChange: (action) => changes.inc({ action }) });
+      const apiPort = await listen(api, options.apiPort, options.listenAddress);
+      closers.push(() => closeHttp(api));
+      ready.add('api');
+
+      const grpcServer = new grpc.Server();
+      new GalleyDistributionServer({ distributor, registry: istioKinds, log: log.child({ scope: 'galley.distribution' }) }).register(grpcServer);
+      const galleyPort = await new Promise<number>((resolve, reject) => {
+        grpcServer.bindAsync(`${options.listenAddress}:${options.galleyPort}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+      });
+      closers.push(() => new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())));
+      ready.add('galley');
+
+      const monitoring = createMonitoringServer({ registry: metrics, notReady: () => ['api', 'galley'].filter((c) => !ready.has(c)) });
+      const monitoringPort = await listen(monitoring, options.monitoringPort, options.listenAddress);
+      closers.push(() => closeHttp(monitoring));
+
+      const ports = { api: apiPort, monitoring: monitoringPort, galley: galleyPort };
+      log.info({ ...ports, address: options.listenAddress }, 'control plane ready');
+      return new ControlPlane(meshConfig, store, distributor, ports, metrics, closers);
+    } catch (err) {
+      for (const close of closers.reverse()) await close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const close of [...this.closers].reverse()) await close();
+  }
+}
+
+function registerGalleyMetrics(registry: Registry, distributor: SnapshotDistributor): void {
+  const objects = new Gauge({ name: 'galley_config_objects', help: 'Config objects in the current snapshot, by Istio type URL', labelNames: ['type'], registers: [registry] });
+  const version = new Gauge({ name: 'galley_snapshot_version', help: 'Version of the current config snapshot', registers: [registry] });
+  distributor.subscribe((snapshot: ConfigSnapshot) => {
+    version.set(snapshot.version);
+    objects.reset();
+    for (const type of snapshot.typeUrls()) objects.set({ type }, snapshot.objects(type).length);
+  });
+}
+
+async function listen(server: HttpServer, port: number, host: string): Promise<number> {
+  server.listen(port, host);
+  await once(server, 'listening');
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : port;
+}
+
+function closeHttp(server: HttpServer): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

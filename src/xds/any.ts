@@ -1,0 +1,74 @@
+// Packing and unpacking google.protobuf.Any: Envoy messages encoded with the
+// loaded protos, and Istio config objects carried as JSON (see packJsonAny).
+
+import type { AnyMessage } from './discovery-messages.ts';
+import type { ProtoType, XdsProtos } from './protos.ts';
+import { loadXdsProtos, XDS_CONVERSION_OPTIONS } from './protos.ts';
+import { typeUrlOf } from './type-urls.ts';
+
+export function packAny(typeUrl: string, value: Uint8Array): AnyMessage {
+  return { type_url: typeUrl, value };
+}
+
+/**
+ * Encodes a plain object (snake_case, as in Envoy's YAML) as the named Envoy
+ * message. Nested Any fields may be written as `{ '@type': url, ...fields }`
+ * and are packed too, the way Envoy's JSON writes them. Throws, naming the
+ * field, when the object has a field the message lacks or a value of the
+ * wrong type: protobufjs would drop the first silently.
+ */
+export function packMessage(typeUrlOrName: string, message: object, protos: XdsProtos = loadXdsProtos()): AnyMessage {
+  const type = protos.lookupType(typeUrlOrName);
+  checkMessage(type, message, type.name, protos);
+  const value = type.encode(type.fromObject(message)).finish();
+  // protobufjs full names start with a dot; type URLs do not.
+  return { type_url: typeUrlOf(type.fullName.replace(/^\./, '')), value };
+}
+
+function checkMessage(type: ProtoType, message: object, path: string, protos: XdsProtos): void {
+  if (type.fullName === '.google.protobuf.Any' && '@type' in message) {
+    const url = String((message as Record<string, unknown>)['@type']);
+    let inner: ProtoType;
+    try {
+      inner = protos.lookupType(url);
+    } catch {
+      throw new Error(`${path}: @type ${url} is not a message the loaded protos know`);
+    }
+    const { '@type': _t, ...fields } = message as Record<string, unknown>;
+    checkMessage(inner, fields, path, protos);
+    return;
+  }
+  const problem = type.verify(message);
+  if (problem) throw new Error(`${path}: ${problem}`);
+  for (const [key, value] of Object.entries(message)) {
+    const field = type.fields[key];
+    if (!field) throw new Error(`${path}.${key}: ${type.fullName.slice(1)} has no such field`);
+    const sub = field.resolvedType;
+    if (!sub || !('fields' in sub) || value === null || value === undefined) continue;
+    const nested = sub as ProtoType;
+    if (field.map) for (const [k, v] of Object.entries(value as object)) checkMessage(nested, v as object, `${path}.${key}[${k}]`, protos);
+    else if (field.repeated) (value as object[]).forEach((v, i) => checkMessage(nested, v, `${path}.${key}[${i}]`, protos));
+    else checkMessage(nested, value as object, `${path}.${key}`, protos);
+  }
+}
+
+/** Decodes an Any holding an Envoy message into a plain object (XDS_CONVERSION_OPTIONS). */
+export function unpackMessage<T = Record<string, unknown>>(any: AnyMessage, protos: XdsProtos = loadXdsProtos()): T {
+  const type = protos.lookupType(any.type_url);
+  return type.toObject(type.decode(any.value), XDS_CONVERSION_OPTIONS) as T;
+}
+
+/**
+ * Wraps an object as an Any whose value is its UTF-8 JSON. Istio config
+ * crosses process boundaries this way: we have no Istio protos to encode
+ * VirtualService and friends, and Istio's own MCP-over-xDS wraps them in its
+ * istio.mcp.v1alpha1.Resource message, which we do not carry either. The
+ * type_url stays the Istio one (`networking.istio.io/v1/VirtualService`).
+ */
+export function packJsonAny(typeUrl: string, value: unknown): AnyMessage {
+  return { type_url: typeUrl, value: Buffer.from(JSON.stringify(value), 'utf8') };
+}
+
+export function unpackJsonAny<T = unknown>(any: AnyMessage): T {
+  return JSON.parse(Buffer.from(any.value).toString('utf8')) as T;
+}

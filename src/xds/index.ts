@@ -1,0 +1,15 @@
+// Public surface of the shared xDS plumbing: Envoy's protos, type URLs, Any helpers.
+export type { XdsProtos, ProtoRoot, ProtoType } from './protos.ts';
+export { loadXdsProtos, xdsIncludeDirs, typeNameOf, ADS_PROTO_FILES, DEFAULT_XDS_PROTO_FILES, XDS_CONVERSION_OPTIONS } from './protos.ts';
+export { TYPE_URL_PREFIX, TypeUrl, XDS_SHORT_NAMES, ADS_SERVICE, typeUrlOf } from './type-urls.ts';
+export type {
+  AnyMessage,
+  StatusMessage,
+  NodeMessage,
+  DiscoveryRequest,
+  DiscoveryResponse,
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  DeltaResource,
+} from './discovery-messages.ts';
+export { packAny, packMessage, unpackMessage, packJsonAny, unpackJsonAny } from './any.ts';
