@@ -6,17 +6,22 @@ import { runCases } from './networking-helpers.ts';
 import type { RuleCase } from './networking-helpers.ts';
 
 const dr = (trafficPolicy: unknown) => ({ host: 'reviews', trafficPolicy });
+const LABEL = 'must be a DNS-1123 label (lower case alphanumerics and "-", at most 63 characters)';
+const BAD_DURATION = (d: string) => `invalid duration "${d}" (use a number with a unit: ns, us, ms, s, m, h, such as "1.5s")`;
+const LB = 'spec.trafficPolicy.loadBalancer';
+const LLB = `${LB}.localityLbSetting`;
 
 describe('DestinationRule: host, subsets, exportTo, selector', () => {
   const cases: RuleCase[] = [
     { name: 'host invalid', spec: { host: 'a_b' }, errors: [['spec.host', 'domain name "a_b" invalid (label "a_b" invalid)']] },
     { name: 'host missing', spec: {}, errors: [['spec.host', 'required field is missing (expected string)']] },
+    { name: 'wildcard host', spec: { host: '*.example.com' }, errors: [] },
     {
       name: 'subset names unique and DNS-1123 labels',
       spec: { host: 'reviews', subsets: [{ name: 'v1' }, { name: 'v1' }, { name: 'V2' }, { name: '' }, { name: 'v3', labels: { version: 'v 3' } }] },
       errors: [
-        ['spec.subsets[1].name', 'duplicate subset name "v1": subset names must be unique'],
-        ['spec.subsets[2].name', 'invalid subset name "V2": must be a DNS-1123 label (lower case alphanumerics and "-", at most 63 characters)'],
+        ['spec.subsets[1].name', 'duplicate subset names: v1'],
+        ['spec.subsets[2].name', `subset name is invalid: "V2": ${LABEL}`],
         ['spec.subsets[3].name', 'subset name cannot be empty'],
         ['spec.subsets[4].labels.version', 'invalid label value "v 3": at most 63 characters of [A-Za-z0-9_.-], starting and ending alphanumeric'],
       ],
@@ -27,12 +32,24 @@ describe('DestinationRule: host, subsets, exportTo, selector', () => {
       errors: [['spec.subsets[0].trafficPolicy', 'traffic policy must have at least one field']],
     },
     {
-      name: 'workloadSelector rule exported elsewhere',
-      spec: { host: 'reviews', workloadSelector: { matchLabels: { app: 'a*' } }, exportTo: ['.', 'default', 'other'] },
+      name: 'workloadSelector: wildcard label, exported beyond its namespace',
+      spec: { host: 'reviews', workloadSelector: { matchLabels: { app: 'a*' } }, exportTo: ['other'] },
       errors: [
-        ['spec.workloadSelector.matchLabels.app', 'wildcard is not supported in selector: labels match exact values'],
-        ['spec.exportTo[2]', 'a destination rule with a workloadSelector can only be exported to its own namespace ("." or "default")'],
+        ['spec.exportTo', 'destination rule with workload selector cannot have exportTo beyond current namespace'],
+        ['spec.workloadSelector.matchLabels.app', 'wildcard is not supported in selector: "app=a*"; labels match exact values'],
       ],
+    },
+    {
+      name: 'workloadSelector: several exportTo entries, no labels (warning)',
+      spec: { host: 'reviews', workloadSelector: {}, exportTo: ['.', 'other'] },
+      errors: [['spec.exportTo', 'destination rule with workload selector cannot have multiple entries in exportTo']],
+      warnings: [['spec.workloadSelector', 'workload selector specified without labels']],
+    },
+    {
+      name: 'workloadSelector exported to its own namespace by name',
+      spec: { host: 'reviews', workloadSelector: { matchLabels: { app: 'a' } }, exportTo: ['bookinfo'] },
+      namespace: 'bookinfo',
+      errors: [],
     },
   ];
   runCases('DestinationRule', cases);
@@ -43,14 +60,14 @@ describe('DestinationRule: load balancer', () => {
     {
       name: 'simple and consistentHash are exclusive',
       spec: dr({ loadBalancer: { simple: 'RANDOM', consistentHash: { useSourceIp: true } } }),
-      errors: [['spec.trafficPolicy.loadBalancer', 'only one of simple or consistentHash may be set']],
+      errors: [[LB, 'only one of simple or consistentHash may be set']],
     },
     {
       name: 'hash key and algorithm are oneofs',
       spec: dr({ loadBalancer: { consistentHash: { httpHeaderName: 'x', useSourceIp: true, ringHash: {}, maglev: { tableSize: 7 } } } }),
       errors: [
-        ['spec.trafficPolicy.loadBalancer.consistentHash', 'only one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName may be set (found: httpHeaderName, useSourceIp)'],
-        ['spec.trafficPolicy.loadBalancer.consistentHash', 'only one of ringHash, maglev may be set (found: ringHash, maglev)'],
+        [`${LB}.consistentHash`, 'only one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName may be set (found: httpHeaderName, useSourceIp)'],
+        [`${LB}.consistentHash`, 'only one of ringHash, maglev may be set (found: ringHash, maglev)'],
       ],
     },
     {
@@ -58,36 +75,36 @@ describe('DestinationRule: load balancer', () => {
       spec: { host: 'r', subsets: [
         { name: 'a', trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true, maglev: {} } } } },
         { name: 'b', trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true, maglev: { tableSize: 65536 } } } } },
+        { name: 'c', trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true, maglev: { tableSize: 5000011 } } } } },
       ] },
       errors: [
         ['spec.subsets[0].trafficPolicy.loadBalancer.consistentHash.maglev.tableSize', 'tableSize must be set for maglev'],
-        ['spec.subsets[1].trafficPolicy.loadBalancer.consistentHash.maglev.tableSize', 'tableSize 65536 must be a prime number for maglev'],
+        ['spec.subsets[1].trafficPolicy.loadBalancer.consistentHash.maglev.tableSize', 'tableSize must be a prime number for maglev (got 65536), such as 65537'],
+        ['spec.subsets[2].trafficPolicy.loadBalancer.consistentHash.maglev.tableSize', 'tableSize must be less than 5000011 for maglev'],
       ],
     },
     {
-      name: 'httpCookie name and ttl',
-      spec: dr({ loadBalancer: { consistentHash: { httpCookie: { name: '', ttl: 'forever' } } } }),
-      errors: [
-        ['spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.name', 'name required for httpCookie'],
-        ['spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl', 'invalid duration "forever" (use a number with a unit: ns, us, ms, s, m, h, such as "1.5s")'],
-      ],
+      name: 'httpCookie needs a name',
+      spec: dr({ loadBalancer: { consistentHash: { httpCookie: { name: '', ttl: '0s' } } } }),
+      errors: [[`${LB}.consistentHash.httpCookie.name`, 'name required for httpCookie']],
     },
     {
       name: 'deprecated minimumRingSize, and with ringHash',
       spec: dr({ loadBalancer: { consistentHash: { useSourceIp: true, minimumRingSize: 1024, ringHash: { minimumRingSize: 10 } } } }),
-      errors: [['spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize', 'only one of minimumRingSize or ringHash/maglev may be set']],
-      warnings: [['spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize', 'minimumRingSize is deprecated; use ringHash.minimumRingSize']],
+      errors: [[`${LB}.consistentHash.minimumRingSize`, 'only one of minimumRingSize or maglev/ringHash can be specified']],
+      warnings: [[`${LB}.consistentHash.minimumRingSize`, "consistent hash minimumRingSize is deprecated, use ConsistentHashLB's ringHash configuration instead"]],
     },
     {
       name: 'warmup',
       spec: dr({ loadBalancer: { warmupDurationSecs: '10s', warmup: { duration: '0s', minimumPercent: 120, aggression: 0.5 } } }),
       errors: [
-        ['spec.trafficPolicy.loadBalancer', 'only one of warmupDurationSecs or warmup may be set'],
-        ['spec.trafficPolicy.loadBalancer.warmup.duration', 'duration must be >= 1ms'],
-        ['spec.trafficPolicy.loadBalancer.warmup.minimumPercent', 'minimumPercent 120 is not in range 0..100'],
-        ['spec.trafficPolicy.loadBalancer.warmup.aggression', 'aggression 0.5 must be at least 1'],
+        [`${LB}.warmup.duration`, 'duration "0s" must be greater than 1ms'],
+        [`${LB}.warmup.minimumPercent`, 'minimumPercent value should be less than or equal to 100 (got 120)'],
+        [`${LB}.warmup.aggression`, 'aggression should be greater than or equal to 1 (got 0.5)'],
       ],
+      warnings: [[`${LB}.warmupDurationSecs`, 'warmupDurationSecs is deprecated and ignored when warmup is set; use warmup.duration']],
     },
+    { name: 'warmup needs a duration', spec: dr({ loadBalancer: { warmup: {} } }), errors: [[`${LB}.warmup.duration`, 'duration is required']] },
     {
       name: 'locality distribute weights and wildcards',
       spec: dr({
@@ -98,43 +115,59 @@ describe('DestinationRule: load balancer', () => {
         ] } },
       }),
       errors: [
-        ['spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to["us/a"]', 'locality weight 0 must be in range [1, 100]'],
-        ['spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to', 'total locality weight 90 != 100'],
-        ['spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].from', 'locality "us/*/z": the wildcard "*" may appear once, at the end'],
+        [`${LLB}.distribute[0].to["us/a"]`, 'locality weight must be in range [1, 100] (got 0)'],
+        [`${LLB}.distribute[0].to`, 'total locality weight 90 != 100'],
+        [`${LLB}.distribute[0].from`, "locality us/*/z wildcard '*' number can not exceed 1 and must be in the end"],
       ],
     },
     {
-      name: 'overlapping source localities',
+      name: 'overlapping and empty localities',
       spec: dr({ loadBalancer: { localityLbSetting: { distribute: [
         { from: 'us/*', to: { 'us/a': 100 } },
-        { from: 'us/a/b', to: { 'us/a': 100 } },
+        { from: 'us/a/b', to: { 'us/a': 50, 'us/a/c': 50 } },
       ] } } }),
-      errors: [['spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[1].from', 'locality "us/a/b" overlaps with a previously specified one']],
+      errors: [
+        [`${LLB}.distribute[1].to["us/a/c"]`, 'locality us/a/c overlap with previous specified ones'],
+        [`${LLB}.distribute[1].from`, 'locality us/a/b overlap with previous specified ones'],
+      ],
     },
     {
-      name: 'locality failover rules',
+      name: 'empty locality parts',
+      spec: dr({ loadBalancer: { localityLbSetting: { distribute: [{ from: 'us//z', to: { eu: 100 } }] } } }),
+      errors: [[`${LLB}.distribute[0].from`, 'locality us//z must not contain empty region/zone/subzone info']],
+    },
+    {
+      name: 'distribute and failover together',
+      spec: dr({ loadBalancer: { localityLbSetting: { distribute: [{ from: 'us', to: { eu: 100 } }], failover: [{ from: 'us', to: 'eu' }] } } }),
+      errors: [[LLB, "can not simultaneously specify 'distribute' and 'failover'"]],
+    },
+    {
+      name: 'failover rules',
       spec: dr({ loadBalancer: { localityLbSetting: {
-        distribute: [{ from: 'us', to: { eu: 100 } }],
         failover: [{ from: 'us', to: 'us' }, { from: 'us/a', to: 'eu*' }],
-        failoverPriority: ['topology.kubernetes.io/region'],
+        failoverPriority: ['topology.istio.io/network', 'topology.kubernetes.io/region'],
       } } }),
       errors: [
-        ['spec.trafficPolicy.loadBalancer.localityLbSetting', 'can not simultaneously specify "distribute" and "failover"'],
-        ['spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority[0]', 'can not simultaneously set "failover" and topology label "topology.kubernetes.io/region" in "failoverPriority"'],
-        ['spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0]', 'locality lb failover settings must specify different regions'],
-        ['spec.trafficPolicy.loadBalancer.localityLbSetting.failover[1]', 'locality lb failover only specifies regions (no "/")'],
-        ['spec.trafficPolicy.loadBalancer.localityLbSetting.failover[1]', 'locality lb failover region should not contain the "*" wildcard'],
+        [`${LLB}.failoverPriority[1]`, "can not simultaneously set 'failover' and topology label 'topology.kubernetes.io/region' in 'failoverPriority'"],
+        [`${LLB}.failover[0]`, 'locality lb failover settings must specify different regions'],
+        [`${LLB}.failover[1]`, 'locality lb failover only specify region (no zone or subzone)'],
+        [`${LLB}.failover[1]`, "locality lb failover region should not contain '*' wildcard"],
       ],
-      warnings: [['spec.trafficPolicy.loadBalancer.localityLbSetting', 'outlier detection policy must be provided for failover to take effect']],
+      warnings: [[LLB, 'outlier detection policy must be provided for failover']],
     },
   ];
   runCases('DestinationRule', cases);
 });
 
-describe('DestinationRule: connection pool and outlier detection', () => {
+describe('DestinationRule: traffic policy, connection pool, outlier detection', () => {
   const cases: RuleCase[] = [
     { name: 'empty traffic policy', spec: dr({}), errors: [['spec.trafficPolicy', 'traffic policy must have at least one field']] },
-    { name: 'empty connection pool', spec: dr({ connectionPool: {} }), errors: [['spec.trafficPolicy.connectionPool', 'connection pool must have at least one of tcp or http']] },
+    {
+      name: 'tunnel with proxyProtocol',
+      spec: dr({ tunnel: { targetHost: 'a.com', targetPort: 80 }, proxyProtocol: { version: 'V1' } }),
+      errors: [['spec.trafficPolicy', 'tunnel and proxyProtocol must not be set together']],
+    },
+    { name: 'empty connection pool', spec: dr({ connectionPool: {} }), errors: [['spec.trafficPolicy.connectionPool', 'connection pool must have at least one field (tcp or http)']] },
     {
       name: 'negative limits and bad durations',
       spec: dr({ connectionPool: {
@@ -147,44 +180,47 @@ describe('DestinationRule: connection pool and outlier detection', () => {
         ['spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection', 'max requests per connection must be non-negative (got -3)'],
         ['spec.trafficPolicy.connectionPool.http.maxRetries', 'max retries must be non-negative (got -4)'],
         ['spec.trafficPolicy.connectionPool.http.maxConcurrentStreams', 'max concurrent streams must be non-negative (got -5)'],
-        ['spec.trafficPolicy.connectionPool.http.idleTimeout', 'duration must be >= 1ms'],
-        ['spec.trafficPolicy.connectionPool.http.useClientProtocol', 'useClientProtocol must not be true when h2UpgradePolicy is UPGRADE'],
+        ['spec.trafficPolicy.connectionPool.http.idleTimeout', 'duration "1us" must be greater than 1ms'],
+        ['spec.trafficPolicy.connectionPool.http.useClientProtocol', 'use client protocol must not be true when h2UpgradePolicy is UPGRADE'],
         ['spec.trafficPolicy.connectionPool.tcp.maxConnections', 'max connections must be non-negative (got -1)'],
-        ['spec.trafficPolicy.connectionPool.tcp.connectTimeout', 'duration must be >= 1ms'],
-        ['spec.trafficPolicy.connectionPool.tcp.idleTimeout', 'invalid duration "2" (use a number with a unit: ns, us, ms, s, m, h, such as "1.5s")'],
-        ['spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.time', 'invalid duration "x" (use a number with a unit: ns, us, ms, s, m, h, such as "1.5s")'],
+        ['spec.trafficPolicy.connectionPool.tcp.connectTimeout', 'duration "0ms" must be greater than 1ms'],
+        ['spec.trafficPolicy.connectionPool.tcp.idleTimeout', BAD_DURATION('2')],
+        ['spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.time', BAD_DURATION('x')],
       ],
     },
+    { name: 'a TCP idle timeout of 0s disables it', spec: dr({ connectionPool: { tcp: { idleTimeout: '0s' } } }), errors: [] },
     {
       name: 'outlier detection',
-      spec: dr({ outlierDetection: { consecutiveErrors: 5, interval: '0s', baseEjectionTime: '1.0001s', maxEjectionPercent: 101, minHealthPercent: -1 } }),
+      spec: dr({ outlierDetection: { consecutiveErrors: 5, interval: '0s', baseEjectionTime: '1.0001s', maxEjectionPercent: 101, minHealthPercent: -1, consecutiveLocalOriginFailures: 3 } }),
       errors: [
-        ['spec.trafficPolicy.outlierDetection.baseEjectionTime', 'duration "1.0001s" is finer than 1ms: only durations to millisecond precision are supported'],
-        ['spec.trafficPolicy.outlierDetection.interval', 'duration must be >= 1ms'],
+        ['spec.trafficPolicy.outlierDetection.baseEjectionTime', 'duration "1.0001s": only durations to ms precision are supported'],
+        ['spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures', 'outlier detection consecutive local origin failures is specified, but split external local origin errors is set to false'],
+        ['spec.trafficPolicy.outlierDetection.interval', 'duration "0s" must be greater than 1ms'],
         ['spec.trafficPolicy.outlierDetection.maxEjectionPercent', 'percentage 101 is not in range 0..100'],
         ['spec.trafficPolicy.outlierDetection.minHealthPercent', 'percentage -1 is not in range 0..100'],
       ],
-      warnings: [['spec.trafficPolicy.outlierDetection.consecutiveErrors', 'consecutiveErrors is deprecated; use consecutiveGatewayErrors or consecutive5xxErrors']],
+      warnings: [['spec.trafficPolicy.outlierDetection.consecutiveErrors', 'outlier detection consecutive errors is deprecated, use consecutiveGatewayErrors or consecutive5xxErrors instead']],
     },
     {
       name: 'port level settings',
       spec: dr({ portLevelSettings: [{ port: { number: 0 }, tls: { mode: 'SIMPLE' } }, { loadBalancer: { simple: 'RANDOM' } }, { port: { number: 80 } }] }),
       errors: [
         ['spec.trafficPolicy.portLevelSettings[0].port.number', 'port number 0 must be in the range 1..65535'],
-        ['spec.trafficPolicy.portLevelSettings[1].port', 'port traffic policy must name a port'],
-        ['spec.trafficPolicy.portLevelSettings[2]', 'port traffic policy must have at least one of loadBalancer, connectionPool, outlierDetection or tls'],
+        ['spec.trafficPolicy.portLevelSettings[1].port', 'portTrafficPolicy must have valid port'],
+        ['spec.trafficPolicy.portLevelSettings[2]', 'port traffic policy must have at least one field (loadBalancer, connectionPool, outlierDetection or tls)'],
       ],
     },
     {
       name: 'tunnel and retry budget',
       spec: dr({ tunnel: { protocol: 'GET', targetHost: '*.proxy', targetPort: 0 }, retryBudget: { percent: { value: 120 } } }),
       errors: [
-        ['spec.trafficPolicy.tunnel.protocol', 'invalid tunnel protocol "GET": must be "CONNECT" or "POST"'],
-        ['spec.trafficPolicy.tunnel.targetHost', 'tunnel target host "*.proxy" must be a valid FQDN or IP address'],
-        ['spec.trafficPolicy.tunnel.targetPort', 'port number 0 must be in the range 1..65535'],
-        ['spec.trafficPolicy.retryBudget.percent.value', 'percentage 120 must be in the range 0..100'],
+        ['spec.trafficPolicy.tunnel.protocol', 'tunnel protocol must be "CONNECT" or "POST" (got "GET")'],
+        ['spec.trafficPolicy.tunnel.targetHost', 'tunnel target host must be valid FQDN or IP address: domain name "*.proxy" invalid (wildcards are not allowed here)'],
+        ['spec.trafficPolicy.tunnel.targetPort', 'tunnel target port is invalid: port number 0 must be in the range 1..65535'],
+        ['spec.trafficPolicy.retryBudget.percent.value', 'percentage 120 is neither 0.0, nor in range [0.0001, 100.0]'],
       ],
     },
+    { name: 'tunnel to an IP', spec: dr({ tunnel: { targetHost: '10.0.0.1', targetPort: 3128 } }), errors: [] },
   ];
   runCases('DestinationRule', cases);
 });
@@ -203,10 +239,7 @@ describe('DestinationRule: client TLS', () => {
     {
       name: 'credentialName excludes files',
       spec: dr({ tls: { mode: 'SIMPLE', credentialName: 'c', caCertificates: '/ca.pem', caCrl: '/crl.pem' } }),
-      errors: [
-        ['spec.trafficPolicy.tls.caCertificates', 'caCertificates cannot be set together with credentialName: the credential supplies the certificates'],
-        ['spec.trafficPolicy.tls.caCrl', 'caCrl cannot be set together with credentialName: the credential supplies the certificates'],
-      ],
+      errors: [['spec.trafficPolicy.tls', 'cannot specify client certificates or CA certificate or CA CRL if credentialName is set: the credential supplies them']],
     },
     {
       name: 'ISTIO_MUTUAL forbids certificates',
@@ -218,9 +251,26 @@ describe('DestinationRule: client TLS', () => {
       ],
     },
     {
-      name: 'insecureSkipVerify with verification settings',
+      name: 'insecureSkipVerify with verification settings (SIMPLE)',
       spec: dr({ tls: { mode: 'SIMPLE', insecureSkipVerify: true, subjectAltNames: ['a'] } }),
-      errors: [['spec.trafficPolicy.tls', 'cannot set caCertificates or subjectAltNames when insecureSkipVerify is true']],
+      errors: [['spec.trafficPolicy.tls', 'cannot specify caCertificates or credentialName or subjectAltNames when insecureSkipVerify is set true']],
+    },
+    {
+      name: 'insecureSkipVerify with verification settings (MUTUAL)',
+      spec: dr({ tls: { mode: 'MUTUAL', insecureSkipVerify: true, caCertificates: '/ca.pem', credentialName: 'c' } }),
+      errors: [
+        ['spec.trafficPolicy.tls', 'cannot specify caCertificates or subjectAltNames when insecureSkipVerify is set true'],
+        ['spec.trafficPolicy.tls', 'cannot specify client certificates or CA certificate or CA CRL if credentialName is set: the credential supplies them'],
+      ],
+    },
+    {
+      name: 'configmap:// credentials live in the rule namespace',
+      spec: { host: 'r', trafficPolicy: { tls: { mode: 'SIMPLE', credentialName: 'configmap://other/ca' } }, subsets: [{ name: 'a', trafficPolicy: { tls: { mode: 'SIMPLE', credentialName: 'configmap://' } } }] },
+      namespace: 'bookinfo',
+      errors: [
+        ['spec.trafficPolicy.tls.credentialName', 'invalid configmap:// credentialName: namespace must match the configuration namespace "bookinfo"'],
+        ['spec.subsets[0].trafficPolicy.tls.credentialName', 'invalid configmap:// credentialName "configmap://": use configmap://<name> or configmap://<namespace>/<name>'],
+      ],
     },
     {
       name: 'unknown TLS mode',

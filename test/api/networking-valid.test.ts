@@ -27,7 +27,7 @@ spec:
       headers:
         end-user: { exact: jason }
         x-present: {}
-        "@request.auth.claims.group": { exact: admins }
+        ":method": { exact: GET }
       withoutHeaders:
         x-debug: { prefix: "1" }
       queryParams:
@@ -117,6 +117,23 @@ spec:
     - destination: { host: mongo-backup, port: { number: 27017 } }
       weight: 20
 `,
+  'VirtualService (gateway only)': `
+kind: VirtualService
+metadata: { name: edge, namespace: istio-system }
+spec:
+  hosts: [bookinfo.example.com, "outbound_.443_._.login.example.com"]
+  gateways: [public-gateway]
+  http:
+  - match:
+    - headers:
+        "@request.auth.claims.group": { exact: admins }
+      withoutHeaders:
+        "@request.auth.claims[iss]": { regex: "*" }
+    route: [{ destination: { host: productpage.bookinfo.svc.cluster.local, port: { number: 9080 } } }]
+  tls:
+  - match: [{ sniHosts: ["outbound_.443_._.login.example.com"] }]
+    route: [{ destination: { host: login.example.com } }]
+`,
   DestinationRule: `
 kind: DestinationRule
 metadata: { name: reviews, namespace: bookinfo }
@@ -178,11 +195,12 @@ spec:
       tls: { mode: SIMPLE, credentialName: reviews-client }
       connectionPool: { tcp: { maxConnections: 5 } }
     tunnel: { protocol: CONNECT, targetHost: proxy.example.com, targetPort: 3128 }
-    proxyProtocol: { version: V2 }
     retryBudget: { percent: { value: 20 }, minRetryConcurrency: 3 }
   subsets:
   - name: v1
     labels: { version: v1 }
+    trafficPolicy:
+      proxyProtocol: { version: V2 }
   - name: v2
     labels: { version: v2 }
     trafficPolicy:
@@ -212,7 +230,7 @@ spec:
     hosts: ["*/bookinfo.example.com", "./*.internal.example.com", "legacy.example.com"]
     tls: { httpsRedirect: true }
   - name: https
-    port: { number: 443, protocol: HTTPS, name: https, targetPort: 8443 }
+    port: { number: 443, protocol: HTTPS, name: https }
     bind: 0.0.0.0
     hosts: [bookinfo/bookinfo.example.com]
     tls:
@@ -296,7 +314,7 @@ spec:
   - port: { number: 0, protocol: HTTP, name: uds }
     bind: unix:///var/run/egress.sock
     captureMode: NONE
-    hosts: [bookinfo/ratings]
+    hosts: [bookinfo/ratings.bookinfo.svc.cluster.local]
   - port: { number: 3306, protocol: MYSQL, name: mysql }
     bind: 127.0.0.1
     hosts: ["*/mysql.example.com"]
@@ -349,8 +367,9 @@ spec:
 
 describe('networking.istio.io: full-featured objects validate in every version', () => {
   for (const version of ['v1', 'v1beta1', 'v1alpha3']) {
-    for (const [kind, text] of Object.entries(FULL_OBJECTS)) {
-      it(`${kind} (${version})`, () => {
+    for (const [label, text] of Object.entries(FULL_OBJECTS)) {
+      const kind = label.split(' ')[0];
+      it(`${label} (${version})`, () => {
         const results = validateText(`apiVersion: networking.istio.io/${version}\n${text}`, istioKinds);
         assert.equal(results.length, 1);
         assert.deepEqual(results[0]!.diagnostics, []);
@@ -403,10 +422,21 @@ describe('Istio sample files validate with zero errors', () => {
       for (const result of results) {
         assert.deepEqual(result.diagnostics.filter((d) => d.severity === 'error'), [], `${result.object.kind} ${result.object.metadata.name}`);
         if (result.kind === undefined) assert.match(result.ignored ?? '', /is a Kubernetes kind; passed over$/, `${result.object.kind} neither validated nor ignored`);
-        else assert.equal(result.kind.group === 'networking.istio.io' ? result.diagnostics.length : 0, 0, 'networking samples carry no warnings either');
       }
     });
   }
+  it('warns only where Istio warns too', () => {
+    // Istio's own validation reports this sample's second rule as unreachable: the first rule has no match.
+    const warnings: string[] = [];
+    for (const file of files) {
+      for (const r of validateText(readFileSync(file, 'utf8'), istioKinds, { file })) {
+        for (const d of r.diagnostics) warnings.push(`${file.slice(SAMPLES.length + 1)}:${d.line} ${r.object.kind} ${d.path}: ${d.message}`);
+      }
+    }
+    assert.deepEqual(warnings, [
+      'bookinfo/networking/fault-injection-details-v1.yaml:18 VirtualService spec.http[1]: virtualService rule #1 not used (only the last rule can have no matches)',
+    ]);
+  });
   it('networking kinds are validated, Kubernetes kinds ignored', () => {
     const kinds = new Map<string, string>();
     for (const file of files) {

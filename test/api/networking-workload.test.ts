@@ -7,8 +7,12 @@ import type { RuleCase } from './networking-helpers.ts';
 
 describe('WorkloadEntry', () => {
   const cases: RuleCase[] = [
-    { name: 'address required without network', spec: { labels: { app: 'a' } }, errors: [['spec.address', "address is required unless network is set (a workload reached through its network's gateway)"]] },
-    { name: 'no address but a network', spec: { network: 'remote' }, errors: [] },
+    {
+      name: 'address required without network (and nothing else is checked)',
+      spec: { labels: { 'a b': 'c' } },
+      errors: [['spec.address', 'address is required (an IP, a DNS name or unix:///path), unless network is set']],
+    },
+    { name: 'no address but a network (warning)', spec: { network: 'remote' }, errors: [], warnings: [['spec.address', 'address is unset with network "remote"']] },
     { name: 'a DNS name is an address', spec: { address: 'vm1.example.com' }, errors: [] },
     { name: 'IPv6 address', spec: { address: '2001:db8::7' }, errors: [] },
     {
@@ -25,7 +29,7 @@ describe('WorkloadEntry', () => {
       name: 'port names and numbers, labels',
       spec: { address: '10.0.0.1', ports: { HTTP: 80, grpc: 70000 }, labels: { 'app/': 'x' } },
       errors: [
-        ['spec.ports.HTTP', 'invalid port name "HTTP": must be a DNS-1123 label (lower case alphanumerics and "-", at most 63 characters)'],
+        ['spec.ports.HTTP', 'invalid port name: "HTTP": must be a DNS-1123 label (lower case alphanumerics and "-", at most 63 characters)'],
         ['spec.ports.grpc', 'port number 70000 must be in the range 1..65535'],
         ['spec.labels["app/"]', 'invalid label key "app/": name must be 1-63 characters of [A-Za-z0-9_.-], starting and ending alphanumeric'],
       ],
@@ -47,13 +51,15 @@ describe('WorkloadGroup', () => {
     { name: 'template required', spec: {}, errors: [['spec.template', 'required field is missing (expected object)']] },
     { name: 'empty template is fine', spec: { template: {} }, errors: [] },
     {
-      name: 'template address not allowed, template checks apply',
-      spec: { metadata: { labels: { 'a b': 'c' } }, template: { address: '10.0.0.1', ports: { Bad: 1 } } },
+      name: 'template address (warning), template ports and labels',
+      spec: { metadata: { labels: { 'a b': 'c' } }, template: { address: '10.0.0.1', ports: { Bad: 1, ok: 0 }, labels: { 'x/': 'y' } } },
       errors: [
         ['spec.metadata.labels["a b"]', 'invalid label key "a b": name must be 1-63 characters of [A-Za-z0-9_.-], starting and ending alphanumeric'],
-        ['spec.template.address', 'address is not allowed in a WorkloadGroup template: each registering workload supplies its own'],
-        ['spec.template.ports.Bad', 'invalid port name "Bad": must be a DNS-1123 label (lower case alphanumerics and "-", at most 63 characters)'],
+        ['spec.template.ports.Bad', 'invalid port name: "Bad": must be a DNS-1123 label (lower case alphanumerics and "-", at most 63 characters)'],
+        ['spec.template.ports.ok', 'port number 0 must be in the range 1..65535'],
+        ['spec.template.labels["x/"]', 'invalid label key "x/": name must be 1-63 characters of [A-Za-z0-9_.-], starting and ending alphanumeric'],
       ],
+      warnings: [['spec.template.address', 'address should not be set in a WorkloadGroup template: each registering workload supplies its own']],
     },
     {
       name: 'probe needs exactly one method',
@@ -74,8 +80,8 @@ describe('WorkloadGroup', () => {
       spec: { template: {}, probe: { httpGet: { port: 0, scheme: 'ftp', httpHeaders: [{ name: 'bad name', value: 'x' }] } } },
       errors: [
         ['spec.probe.httpGet.port', 'port number 0 must be in the range 1..65535'],
-        ['spec.probe.httpGet.scheme', 'httpGet.scheme must be "HTTP" or "HTTPS" (got "ftp")'],
-        ['spec.probe.httpGet.httpHeaders[0].name', 'header name "bad name" is not a valid header name: use letters, digits, "-" and "_"'],
+        ['spec.probe.httpGet.scheme', 'httpGet.scheme must be one of "HTTPS", "HTTP" (got "ftp")'],
+        ['spec.probe.httpGet.httpHeaders[0].name', 'header name bad name is not a valid header name: use letters, digits and "-"'],
       ],
     },
     { name: 'exec needs a command', spec: { template: {}, probe: { exec: {} } }, errors: [['spec.probe.exec.command', 'exec.command is required']] },

@@ -3,8 +3,8 @@
 
 import type { Diagnostics, FieldPath } from '../../diagnostics.ts';
 import { int32, portSelector, strict, stringMap, z } from '../../schema.ts';
-import { checkPort, hostProblem, isDns1123Label } from '../../validators.ts';
-import { checkHeaderName, DNS1123_LABEL_RULE } from './checks.ts';
+import { checkPort, isDns1123Label } from '../../validators.ts';
+import { checkHeaderOperationName, DNS1123_LABEL_RULE, wildcardDomainProblem } from './checks.ts';
 
 export const destination = strict({
   host: z.string(),
@@ -32,23 +32,24 @@ export const routeDestination = strict({
   weight: int32.optional(),
 });
 
+/** validateSubsetName. */
 export function checkSubsetName(diag: Diagnostics, path: FieldPath, name: string): void {
   if (name === '') diag.error(path, 'subset name cannot be empty');
-  else if (!isDns1123Label(name)) diag.error(path, `invalid subset name "${name}": ${DNS1123_LABEL_RULE}`);
+  else if (!isDns1123Label(name)) diag.error(path, `subset name is invalid: "${name}": ${DNS1123_LABEL_RULE}`);
 }
 
-/** validateDestination: one concrete host (wildcards below the first label allowed), a valid subset and port. */
+/** validateDestination: one service (not the full wildcard), a valid subset and port. */
 export function checkDestination(diag: Diagnostics, path: FieldPath, d: Destination): void {
-  if (d.host === '*') diag.error(path.key('host'), 'invalid destination host "*": a destination must name a service, not the full wildcard');
+  if (d.host === '*') diag.error(path.key('host'), 'invalid destination host *: a destination must name a service, not the full wildcard');
   else {
-    const problem = hostProblem(d.host);
+    const problem = wildcardDomainProblem(d.host);
     if (problem) diag.error(path.key('host'), problem);
   }
-  if (d.subset !== undefined) checkSubsetName(diag, path.key('subset'), d.subset);
+  if (d.subset !== undefined && d.subset !== '') checkSubsetName(diag, path.key('subset'), d.subset);
   if (d.port !== undefined) checkPort(diag, path.key('port').key('number'), d.port.number);
 }
 
-/** Header names to set/add/remove. The request side may also rewrite `:authority`. */
+/** Header names to set/add/remove. Only the request side may set or add the authority. */
 export function checkHeaders(diag: Diagnostics, path: FieldPath, h: Headers | undefined): void {
   if (!h) return;
   for (const side of ['request', 'response'] as const) {
@@ -57,13 +58,17 @@ export function checkHeaders(diag: Diagnostics, path: FieldPath, h: Headers | un
     const p = path.key(side);
     const allowAuthority = side === 'request';
     for (const op of ['set', 'add'] as const) {
-      for (const name of Object.keys(ops[op] ?? {})) checkHeaderName(diag, p.key(op).key(name), name, { allowAuthority });
+      for (const name of Object.keys(ops[op] ?? {})) checkHeaderOperationName(diag, p.key(op).key(name), name, { allowAuthority });
     }
-    (ops.remove ?? []).forEach((name, i) => checkHeaderName(diag, p.key('remove').index(i), name));
+    (ops.remove ?? []).forEach((name, i) => checkHeaderOperationName(diag, p.key('remove').index(i), name));
   }
 }
 
-/** Destinations and their weights: weights are relative, never negative, and not all zero. */
+/**
+ * validateHTTPRouteDestinations / validateRouteDestinations: every destination
+ * valid; weights are relative (a destination gets weight/sum), never negative,
+ * and with several destinations not all zero; a sum other than 100 is a warning.
+ */
 export function checkWeightedDestinations(
   diag: Diagnostics,
   path: FieldPath,
@@ -74,12 +79,16 @@ export function checkWeightedDestinations(
     const p = path.index(i);
     if (!r.destination) diag.error(p.key('destination'), 'destination is required');
     else checkDestination(diag, p.key('destination'), r.destination);
+    checkHeaders(diag, p.key('headers'), r.headers);
     const weight = r.weight ?? 0;
     if (weight < 0) diag.error(p.key('weight'), `weight ${weight} must not be negative`);
-    else total += weight;
-    checkHeaders(diag, p.key('headers'), r.headers);
+    total += weight;
   });
   if (routes.length > 1 && total === 0) {
     diag.error(path, 'total destination weight = 0: with several destinations at least one needs a weight above 0');
+  } else if (routes.length > 1 && total !== 100) {
+    // Istio once required 100 and its docs still say weights "should" sum to it;
+    // today they are relative, so this is a warning, not an error.
+    diag.warn(path, `destination weights sum to ${total}, not 100; each destination gets weight/${total} of the traffic`);
   }
 }

@@ -4,10 +4,23 @@
 
 import type { KindDefinition, ValidationContext } from '../../kind-registry.ts';
 import { strict, uint32, z } from '../../schema.ts';
-import { checkCidr, checkPort, hostProblem } from '../../validators.ts';
-import { checkExportTo, checkPortName, checkProtocol, fqdnProblem, isHttpProtocol, isTlsProtocol, UNIX_PREFIX } from './checks.ts';
+import { checkPort } from '../../validators.ts';
+import {
+  checkExportTo,
+  checkIpSubnet,
+  checkPortName,
+  checkProtocol,
+  checkSelectorLabels,
+  checkWildcardDomain,
+  fqdnProblem,
+  isHttpProtocol,
+  isTcpProtocol,
+  isTlsProtocol,
+  partialWildcardProblem,
+  UNIX_PREFIX,
+} from './checks.ts';
 import { checkWorkloadEntry, workloadEntrySpec } from './workload-entry.ts';
-import { checkSelectorLabels, networkingWorkloadSelector } from './workload-selector.ts';
+import { networkingWorkloadSelector } from './workload-selector.ts';
 import { NETWORKING_GROUP, NETWORKING_VERSIONS } from './versions.ts';
 
 export const serviceEntrySpec = strict({
@@ -28,83 +41,94 @@ export const serviceEntrySpec = strict({
 });
 export type ServiceEntrySpec = z.infer<typeof serviceEntrySpec>;
 
+/** The label with which a ServiceEntry opts out of automatic VIP allocation. */
+export const AUTOALLOCATE_LABEL = 'networking.istio.io/enable-autoallocate-ip';
+
+/**
+ * Whether the control plane gives this entry a virtual IP itself (Istio's DNS
+ * auto-allocation v2, on in this mesh): not for resolution NONE, wildcard
+ * hosts, entries with addresses, or entries labelled to opt out.
+ */
+export function autoAllocatesAddress(spec: ServiceEntrySpec, labels: Record<string, string> | undefined): boolean {
+  if ((spec.resolution ?? 'NONE') === 'NONE' || (spec.addresses?.length ?? 0) > 0) return false;
+  if (labels?.[AUTOALLOCATE_LABEL] === 'false') return false;
+  return !spec.hosts.some((h) => h.includes('*'));
+}
+
 /** ValidateServiceEntry. */
 export function validateServiceEntry(spec: ServiceEntrySpec, ctx: ValidationContext): void {
   const { diag, path } = ctx;
   const resolution = spec.resolution ?? 'NONE';
   const endpoints = spec.endpoints ?? [];
-  if (spec.workloadSelector && spec.endpoints !== undefined) {
-    diag.error(path, 'only one of workloadSelector or endpoints is allowed in a service entry');
+  const addresses = spec.addresses ?? [];
+  const ports = spec.ports ?? [];
+
+  if (spec.workloadSelector && !checkSelectorLabels(diag, path.key('workloadSelector').key('labels'), spec.workloadSelector.labels)) {
+    diag.warn(path.key('workloadSelector'), 'service entry: workload selector specified without labels, will be applied to all services in namespace');
   }
-  if (spec.workloadSelector) checkSelectorLabels(diag, path.key('workloadSelector').key('labels'), spec.workloadSelector.labels);
+  if (spec.workloadSelector && endpoints.length > 0) diag.error(path, 'only one of workloadSelector or endpoints is allowed in a service entry');
+
   if (spec.hosts.length === 0) diag.error(path.key('hosts'), 'service entry must have at least one host');
   spec.hosts.forEach((host, i) => {
     const p = path.key('hosts').index(i);
-    if (host === '*') diag.error(p, 'invalid host "*": a service entry cannot claim every host; use a domain such as "*.example.com"');
-    else {
-      const problem = hostProblem(host);
-      if (problem) diag.error(p, problem);
+    if (host === '*') {
+      diag.error(p, 'invalid host *: a service entry cannot claim every host; use a domain such as "*.example.com"');
+      return;
     }
+    checkWildcardDomain(diag, p, host);
+    const partial = partialWildcardProblem(host);
+    if (partial) diag.warn(p, partial);
   });
 
   let cidrFound = false;
-  (spec.addresses ?? []).forEach((address, i) => {
+  addresses.forEach((address, i) => {
     cidrFound ||= address.includes('/');
-    checkCidr(diag, path.key('addresses').index(i), address);
+    checkIpSubnet(diag, path.key('addresses').index(i), address);
   });
   if (cidrFound && resolution !== 'NONE' && resolution !== 'STATIC') {
-    diag.error(path.key('addresses'), `CIDR addresses are allowed only when resolution is NONE or STATIC (resolution is ${resolution})`);
+    diag.error(path.key('addresses'), `CIDR addresses are allowed only for NONE/STATIC resolution types (resolution is ${resolution})`);
   }
 
+  const autoAllocation = autoAllocatesAddress(spec, ctx.object.metadata.labels);
   const portNames = new Set<string>();
   const portNumbers = new Set<number>();
-  (spec.ports ?? []).forEach((port, i) => {
+  ports.forEach((port, i) => {
     const p = path.key('ports').index(i);
-    if (port.name !== undefined && port.name !== '') {
-      if (portNames.has(port.name)) diag.error(p.key('name'), `service entry port name "${port.name}" already defined`);
-      portNames.add(port.name);
-      checkPortName(diag, p.key('name'), port.name);
-    }
+    const name = port.name ?? '';
+    if (portNames.has(name)) diag.error(p.key('name'), `service entry port name "${name}" already defined`);
+    portNames.add(name);
     if (portNumbers.has(port.number)) diag.error(p.key('number'), `service entry port ${port.number} already defined`);
     portNumbers.add(port.number);
-    checkPort(diag, p.key('number'), port.number);
     if (port.targetPort) checkPort(diag, p.key('targetPort'), port.targetPort);
-    if (port.protocol) checkProtocol(diag, p.key('protocol'), port.protocol);
+    if (addresses.length === 0 && !autoAllocation && (!port.protocol || port.protocol === 'TCP')) {
+      // Without a VIP, TCP traffic carries nothing (no Host, no SNI) to tell this service apart on the port.
+      diag.warn(p, 'addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not enabled');
+    }
+    checkPortName(diag, p.key('name'), name);
+    checkProtocol(diag, p.key('protocol'), port.protocol);
+    checkPort(diag, p.key('number'), port.number);
   });
 
   switch (resolution) {
     case 'NONE':
-      if (endpoints.length > 0) diag.error(path.key('endpoints'), 'no endpoints should be provided for resolution type NONE (the original destination address is used)');
-      // Without a virtual address, only the Host header or SNI tells such services apart on a shared port.
-      if ((spec.addresses ?? []).length === 0) {
-        (spec.ports ?? []).forEach((port, i) => {
-          if (!isHttpProtocol(port.protocol) && !isTlsProtocol(port.protocol)) {
-            diag.warn(path.key('ports').index(i), `port ${port.number} (${port.protocol || 'no protocol'}) of a service entry with resolution NONE and no addresses matches all traffic to that port; set addresses or use an HTTP/TLS protocol`);
-          }
-        });
-      }
+      if (endpoints.length > 0) diag.error(path.key('endpoints'), 'no endpoints should be provided for resolution type NONE (traffic goes to the address the client asked for)');
+      if (spec.workloadSelector) diag.warn(path.key('workloadSelector'), 'workloadSelector should not be set when resolution mode is NONE');
       break;
-    case 'STATIC': {
+    case 'STATIC':
+      // Istio accepts this: the entry may decorate a service whose endpoints another registry supplies.
       if (endpoints.length === 0 && !spec.workloadSelector) {
-        // Istio accepts this (the entry may decorate a service another registry supplies endpoints for).
         diag.warn(path, 'resolution STATIC without endpoints or a workloadSelector: traffic has no endpoints unless another registry supplies them');
       }
-      let unix = false;
-      endpoints.forEach((ep, i) => {
-        const p = path.key('endpoints').index(i);
-        unix ||= (ep.address ?? '').startsWith(UNIX_PREFIX);
-        checkWorkloadEntry(diag, p, ep, { allowFqdn: false, servicePorts: portNames });
-      });
-      if (unix && (spec.ports ?? []).length !== 1) diag.error(path.key('ports'), 'exactly 1 service port required for unix endpoints');
+      endpoints.forEach((ep, i) => checkWorkloadEntry(diag, path.key('endpoints').index(i), ep, { allowFqdn: false, servicePorts: portNames }));
       break;
-    }
     case 'DNS':
     case 'DNS_ROUND_ROBIN':
     case 'DYNAMIC_DNS':
-      if (endpoints.length === 0) {
+      // DYNAMIC_DNS resolves each requested name of a wildcard host, so wildcards are its point.
+      if (endpoints.length === 0 && resolution !== 'DYNAMIC_DNS') {
         spec.hosts.forEach((host, i) => {
-          if (host !== '*' && !hostProblem(host) && fqdnProblem(host)) {
-            diag.error(path.key('hosts').index(i), `host "${host}" must be a fully qualified name without wildcards: resolution ${resolution} with no endpoints resolves the hosts themselves`);
+          if (host !== '*' && fqdnProblem(host)) {
+            diag.error(path.key('hosts').index(i), `hosts must be FQDN if no endpoints are provided for resolution mode ${resolution} ("${host}" is not)`);
           }
         });
       }
@@ -113,12 +137,21 @@ export function validateServiceEntry(spec: ServiceEntrySpec, ctx: ValidationCont
       }
       endpoints.forEach((ep, i) => {
         const p = path.key('endpoints').index(i);
-        if ((ep.address ?? '').startsWith(UNIX_PREFIX)) diag.error(p.key('address'), `unix endpoints are not allowed with resolution ${resolution}; use STATIC`);
+        if ((ep.address ?? '').startsWith(UNIX_PREFIX)) diag.error(p.key('address'), `endpoint address "${ep.address}" is not a valid FQDN or an IP address (unix sockets need resolution STATIC)`);
         else checkWorkloadEntry(diag, p, ep, { allowFqdn: true, servicePorts: portNames });
       });
+      if (addresses.length > 0 && spec.hosts.length > 1 && ports.some((port) => isTcpProtocol(port.protocol))) {
+        diag.warn(path.key('hosts'), 'service entry can not have more than one host specified simultaneously with address and tcp port');
+      }
       break;
   }
-  checkExportTo(diag, path.key('exportTo'), spec.exportTo, { serviceEntry: true });
+
+  // Plain TCP carries no Host or SNI, so several hosts on one port cannot be told apart (NONE ignores hosts).
+  if (resolution !== 'NONE' && spec.hosts.length > 1) {
+    const i = ports.findIndex((port) => !isHttpProtocol(port.protocol) && !isTlsProtocol(port.protocol));
+    if (i >= 0) diag.error(path.key('ports').index(i), 'multiple hosts provided with non-HTTP, non-TLS ports');
+  }
+  checkExportTo(diag, path.key('exportTo'), spec.exportTo, { namespace: ctx.object.metadata.namespace ?? '', serviceEntry: true });
 }
 
 export const serviceEntryKind: KindDefinition<ServiceEntrySpec> = {

@@ -5,8 +5,8 @@ import type { Diagnostics, FieldPath } from '../../diagnostics.ts';
 import type { KindDefinition, ValidationContext } from '../../kind-registry.ts';
 import { int32, strict, stringMap, uint32, z } from '../../schema.ts';
 import { checkLabels, checkPort } from '../../validators.ts';
-import { checkHeaderName, checkOneOf } from './checks.ts';
-import { checkWorkloadEntry, workloadEntrySpec } from './workload-entry.ts';
+import { checkOneOf, checkPortName, checkProbeHeaderName } from './checks.ts';
+import { workloadEntrySpec } from './workload-entry.ts';
 import { NETWORKING_GROUP, NETWORKING_VERSIONS } from './versions.ts';
 
 const readinessProbe = strict({
@@ -35,17 +35,29 @@ export const workloadGroupSpec = strict({
 });
 export type WorkloadGroupSpec = z.infer<typeof workloadGroupSpec>;
 
+/**
+ * ValidateWorkloadGroup. Istio leaves the template unchecked (its address is
+ * filled in at registration); the mesh also checks the template's port names,
+ * ports and labels, which every generated WorkloadEntry inherits.
+ */
 export function validateWorkloadGroup(spec: WorkloadGroupSpec, ctx: ValidationContext): void {
   const { diag, path } = ctx;
   if (spec.metadata) checkLabels(diag, path.key('metadata').key('labels'), spec.metadata.labels);
-  // The address is filled in by each workload as it registers; a fixed one would make every entry the same.
-  if (spec.template.address) diag.error(path.key('template').key('address'), 'address is not allowed in a WorkloadGroup template: each registering workload supplies its own');
-  checkWorkloadEntry(diag, path.key('template'), { ...spec.template, address: undefined }, { allowFqdn: true, addressOptional: true });
+  const t = path.key('template');
+  if (spec.template.address) {
+    diag.warn(t.key('address'), 'address should not be set in a WorkloadGroup template: each registering workload supplies its own');
+  }
+  for (const [name, port] of Object.entries(spec.template.ports ?? {})) {
+    checkPortName(diag, t.key('ports').key(name), name);
+    checkPort(diag, t.key('ports').key(name), port);
+  }
+  checkLabels(diag, t.key('labels'), spec.template.labels);
   checkProbe(diag, path.key('probe'), spec.probe);
 }
 
 const PROBE_COUNTS = ['initialDelaySeconds', 'timeoutSeconds', 'periodSeconds', 'successThreshold', 'failureThreshold'] as const;
 
+/** validateReadinessProbe. */
 function checkProbe(diag: Diagnostics, path: FieldPath, probe: ReadinessProbe | undefined): void {
   if (!probe) return;
   for (const field of PROBE_COUNTS) {
@@ -57,8 +69,8 @@ function checkProbe(diag: Diagnostics, path: FieldPath, probe: ReadinessProbe | 
     const p = path.key('httpGet');
     checkPort(diag, p.key('port'), probe.httpGet.port);
     const scheme = probe.httpGet.scheme;
-    if (scheme && scheme !== 'HTTP' && scheme !== 'HTTPS') diag.error(p.key('scheme'), `httpGet.scheme must be "HTTP" or "HTTPS" (got "${scheme}")`);
-    (probe.httpGet.httpHeaders ?? []).forEach((h, i) => checkHeaderName(diag, p.key('httpHeaders').index(i).key('name'), h.name));
+    if (scheme && scheme !== 'HTTP' && scheme !== 'HTTPS') diag.error(p.key('scheme'), `httpGet.scheme must be one of "HTTPS", "HTTP" (got "${scheme}")`);
+    (probe.httpGet.httpHeaders ?? []).forEach((h, i) => checkProbeHeaderName(diag, p.key('httpHeaders').index(i).key('name'), h.name));
   }
   if (method === 'tcpSocket' && probe.tcpSocket) checkPort(diag, path.key('tcpSocket').key('port'), probe.tcpSocket.port);
   if (method === 'grpc' && probe.grpc) checkPort(diag, path.key('grpc').key('port'), probe.grpc.port);
