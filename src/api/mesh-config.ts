@@ -8,6 +8,7 @@ import { Diagnostics } from './diagnostics.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { ApiError, ApiErrorCode } from './errors.ts';
 import { reportSchemaIssue } from './schema-issues.ts';
+import { deepFreeze } from '../common/deep-freeze.ts';
 import { duration, strict, stringMap, z } from './schema.ts';
 import { checkDuration, checkHost, checkLabels, checkRegex, hostProblem, isDns1123Label, labelKeyProblem } from './validators.ts';
 
@@ -366,14 +367,6 @@ function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>)
     out[k] = isObject(v) && isObject(base[k]) ? mergeDeep(base[k] as Record<string, unknown>, v) : structuredClone(v);
   }
   return out;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value as object)) deepFreeze(v);
-  }
-  return value;
 }
 
 // ---- semantic rules (Istio's ValidateMeshConfig and friends) ----

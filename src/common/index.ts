@@ -5,3 +5,4 @@ export type { Logger } from './logger.ts';
 export { createProcessRegistry, Registry } from './metrics.ts';
 export { env, ENV_KNOBS } from './env.ts';
 export type { EnvKnob, EnvKnobName } from './env.ts';
+export { deepFreeze } from './deep-freeze.ts';

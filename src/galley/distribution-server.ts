@@ -157,12 +157,17 @@ export class GalleyDistributionServer {
 
   private openSotw(call: SotwCall): void {
     const stream = { id: this.nextStreamId++, watches: new Map<string, SotwWatch>() };
-    this.sotw.set(call, stream);
-    this.logger.info({ stream: stream.id, peer: call.getPeer() }, 'ADS stream opened');
+    this.track(this.sotw, call, stream, 'ADS stream', (req: DiscoveryRequest) => this.onSotwRequest(call, stream, req));
+  }
+
+  /** Registers a stream until it ends, however it ends (end, error, cancel, close). */
+  private track<Call extends SotwCall | DeltaCall, Stream extends { id: number }, Req>(streams: Map<Call, Stream>, call: Call, stream: Stream, label: string, onRequest: (req: Req) => void): void {
+    streams.set(call, stream);
+    this.logger.info({ stream: stream.id, peer: call.getPeer() }, `${label} opened`);
     const done = () => {
-      if (this.sotw.delete(call)) this.logger.info({ stream: stream.id }, 'ADS stream closed');
+      if (streams.delete(call)) this.logger.info({ stream: stream.id }, `${label} closed`);
     };
-    call.on('data', (req: DiscoveryRequest) => this.onSotwRequest(call, stream, req));
+    call.on('data', onRequest);
     call.on('end', () => {
       done();
       call.end();
@@ -236,19 +241,7 @@ export class GalleyDistributionServer {
 
   private openDelta(call: DeltaCall): void {
     const stream = { id: this.nextStreamId++, watches: new Map<string, DeltaWatch>() };
-    this.delta.set(call, stream);
-    this.logger.info({ stream: stream.id, peer: call.getPeer() }, 'delta ADS stream opened');
-    const done = () => {
-      if (this.delta.delete(call)) this.logger.info({ stream: stream.id }, 'delta ADS stream closed');
-    };
-    call.on('data', (req: DeltaDiscoveryRequest) => this.onDeltaRequest(call, stream, req));
-    call.on('end', () => {
-      done();
-      call.end();
-    });
-    call.on('error', done);
-    call.on('cancelled', done);
-    call.on('close', done);
+    this.track(this.delta, call, stream, 'delta ADS stream', (req: DeltaDiscoveryRequest) => this.onDeltaRequest(call, stream, req));
   }
 
   private onDeltaRequest(call: DeltaCall, stream: { id: number; watches: Map<string, DeltaWatch> }, req: DeltaDiscoveryRequest): void {

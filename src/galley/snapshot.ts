@@ -3,6 +3,7 @@
 // a debounced sequence of them for in-process subscribers (Pilot, Mixer,
 // Citadel) and for the gRPC distribution server.
 
+import { deepFreeze } from '../common/index.ts';
 import type { ConfigObject, KindRegistry } from '../api/index.ts';
 import { groupOf, istioTypeUrl } from '../api/index.ts';
 import type { ConfigStore, WatchEvent } from './config-store.ts';
@@ -10,23 +11,11 @@ import type { ConfigStore, WatchEvent } from './config-store.ts';
 const EMPTY: readonly ConfigObject[] = Object.freeze([]);
 
 /** `namespace/name`, or `name` for cluster-scoped objects: an object's name inside its type. */
+export { deepFreeze };
+
 export function resourceName(obj: Pick<ConfigObject, 'metadata'>): string {
   const ns = obj.metadata.namespace;
   return ns ? `${ns}/${obj.metadata.name}` : obj.metadata.name;
-}
-
-// Values known to be frozen all the way down, so unchanged objects and arrays
-// are not walked again for every snapshot.
-const deeplyFrozen = new WeakSet<object>();
-
-/** Freezes a value and everything reachable from it; returns the value. */
-export function deepFreeze<T>(value: T): T {
-  if (value === null || typeof value !== 'object' || deeplyFrozen.has(value)) return value;
-  // Children first: an object frozen by someone else may still hold mutable children.
-  for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
-  Object.freeze(value);
-  deeplyFrozen.add(value);
-  return value;
 }
 
 // Name indexes are built on first get() and keyed by the per-type array, so a
