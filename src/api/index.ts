@@ -13,3 +13,4 @@ export { parseDocuments, validateText, pathSegments } from './parse.ts';
 export { ApiError, ApiErrorCode } from './errors.ts';
 export type { MeshConfig, ProxyConfig, ExtensionProvider, MeshConfigResult } from './mesh-config.ts';
 export { defaultMeshConfig, parseMeshConfig, validateMeshConfig, meshConfigSchema } from './mesh-config.ts';
+export type { VirtualServiceSpec, DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, SidecarSpec, WorkloadEntrySpec, WorkloadGroupSpec } from './kinds/networking/index.ts';
