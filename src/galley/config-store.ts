@@ -54,5 +54,7 @@ export interface ConfigStore {
   watch(listener: (events: readonly WatchEvent[]) => void): () => void;
   /** The revision of the latest change (0 for an empty, new store). */
   revision(): number;
+  /** Backend-specific health, e.g. a watched directory's files with errors; shown by `GET /status`. */
+  status?(): unknown;
   close(): Promise<void>;
 }

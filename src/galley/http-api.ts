@@ -2,6 +2,7 @@
 // The `mesh` CLI is its client (apply, get, delete). Every request is bounded:
 // body size, header size, time, and connection count.
 //
+//   GET    /status                                   store name, revision, backend status
 //   POST   /apply?dryRun=true&namespace=NS          body {"objects":[...]}
 //   GET    /apis/GROUP/VERSION/PLURAL                (all namespaces)
 //   GET    /apis/GROUP/VERSION/namespaces/NS/PLURAL
@@ -68,6 +69,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpAp
   const url = new URL(req.url ?? '/', 'http://localhost');
   const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
   const dryRun = url.searchParams.get('dryRun') === 'true';
+
+  if (parts[0] === 'status' && parts.length === 1 && req.method === 'GET') {
+    sendJson(res, 200, { store: options.store.name, revision: options.store.revision(), ...(options.store.status?.() as object | undefined) });
+    return;
+  }
 
   if (parts[0] === 'apply' && parts.length === 1) {
     if (req.method !== 'POST') throw new HttpError(405, 'MESH_ERR_HTTP_METHOD', 'use POST /apply');

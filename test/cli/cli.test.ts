@@ -204,3 +204,36 @@ describe('the control plane keeps config across restarts', () => {
     }
   });
 });
+
+describe('the control plane serving a watched directory', () => {
+  test('a bad file is reported in /status and skipped while good config is served; edits take effect', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'good.yaml'), REVIEWS_V1ALPHA3);
+    writeFileSync(join(dir, 'bad.yaml'), BAD_WEIGHTS.replace('name: reviews', 'name: broken'));
+    const plane = await startControlPlane(['--config-dir', dir]);
+    try {
+      const env = { MESH_SERVER: plane.server };
+      const status = (await (await fetch(`${plane.server}/status`)).json()) as { store: string; errors: { file: string; errors: string[] }[] };
+      assert.equal(status.store, 'directory');
+      assert.equal(status.errors.length, 1);
+      assert.match(status.errors[0]!.file, /bad\.yaml$/);
+      assert.match(status.errors[0]!.errors[0]!, /VirtualService default\/broken .*spec\.http\[0\]\.route\[0\]\.weight: weight -5 must not be negative/);
+      const listed = await runMesh(['get', 'vs', '-o', 'json'], { env });
+      assert.deepEqual((JSON.parse(listed.stdout) as { items: { metadata: { name: string } }[] }).items.map((o) => o.metadata.name), ['reviews']);
+
+      writeFileSync(join(dir, 'good.yaml'), REVIEWS_V1ALPHA3.replace('subset: v1', 'subset: v2'));
+      const deadline = Date.now() + 10_000;
+      let subset = '';
+      while (Date.now() < deadline && subset !== 'v2') {
+        const got = JSON.parse((await runMesh(['get', 'vs', 'reviews', '-o', 'json'], { env })).stdout) as { spec: { http: { route: { destination: { subset: string } }[] }[] } };
+        subset = got.spec.http[0]!.route[0]!.destination.subset;
+      }
+      assert.equal(subset, 'v2');
+      const refused = await runMesh(['apply', '-f', '-'], { env, input: REVIEWS_V1ALPHA3 });
+      assert.equal(refused.code, 6);
+      assert.match(refused.stderr, /read-only|READ_ONLY/i);
+    } finally {
+      await plane.stop();
+    }
+  });
+});
