@@ -50,3 +50,17 @@ test('proto sets are loaded once and expose the ADS service', () => {
   assert.equal(service.StreamAggregatedResources.path, '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources');
   assert.throws(() => a.service('no.such.Service'), /no service no\.such\.Service/);
 });
+
+test('packMessage takes Envoy JSON forms: enum names and duration strings, also inside typed_config', () => {
+  const any = packMessage('type.googleapis.com/envoy.config.cluster.v3.Cluster', { name: 'c', type: 'EDS', connect_timeout: '1.5s', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } } });
+  const cluster = unpackMessage<{ type: string; connect_timeout: { seconds: string; nanos: number }; eds_cluster_config: { eds_config: { resource_api_version: string } } }>(any);
+  assert.equal(cluster.type, 'EDS');
+  assert.deepEqual(cluster.connect_timeout, { seconds: '1', nanos: 500_000_000 });
+  assert.equal(cluster.eds_cluster_config.eds_config.resource_api_version, 'V3');
+  const hcm = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+  assert.throws(
+    () => packMessage('type.googleapis.com/envoy.config.listener.v3.Listener', { name: 'l', filter_chains: [{ filters: [{ name: 'h', typed_config: { '@type': hcm, codec_type: 'SOMETIMES' } }] }] }),
+    /Listener\.filter_chains\[0\]\.filters\[0\]\.typed_config\.codec_type: unknown enum value "SOMETIMES"; allowed: AUTO, HTTP1, HTTP2, HTTP3/,
+  );
+  assert.throws(() => packMessage('type.googleapis.com/envoy.config.cluster.v3.Cluster', { name: 'c', connect_timeout: '1m' }), /Cluster\.connect_timeout: invalid duration "1m"/);
+});

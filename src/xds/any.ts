@@ -19,8 +19,9 @@ export function packAny(typeUrl: string, value: Uint8Array): AnyMessage {
  */
 export function packMessage(typeUrlOrName: string, message: object, protos: XdsProtos = loadXdsProtos()): AnyMessage {
   const type = protos.lookupType(typeUrlOrName);
-  checkMessage(type, message, type.name, protos);
-  const value = type.encode(type.fromObject(message)).finish();
+  const normalized = normalize(type, message, type.name, protos);
+  checkMessage(type, normalized, type.name, protos);
+  const value = type.encode(type.fromObject(normalized)).finish();
   // protobufjs full names start with a dot; type URLs do not.
   return { type_url: typeUrlOf(type.fullName.replace(/^\./, '')), value };
 }
@@ -50,6 +51,56 @@ function checkMessage(type: ProtoType, message: object, path: string, protos: Xd
     else if (field.repeated) (value as object[]).forEach((v, i) => checkMessage(nested, v, `${path}.${key}[${i}]`, protos));
     else checkMessage(nested, value as object, `${path}.${key}`, protos);
   }
+}
+
+/**
+ * Envoy's JSON writes enums by name (`type: EDS`) and durations as strings
+ * (`connect_timeout: 1.5s`); protobufjs wants numbers and {seconds, nanos}.
+ * Returns a copy converted all the way down, including inside Anys written
+ * with `@type`; throws, naming the field, on an unknown enum name or a
+ * malformed duration.
+ */
+function normalize(type: ProtoType, message: object, path: string, protos: XdsProtos): object {
+  if (message === null || typeof message !== 'object') return message;
+  if (type.fullName === '.google.protobuf.Any') {
+    const url = (message as Record<string, unknown>)['@type'];
+    if (typeof url !== 'string') return message;
+    let inner: ProtoType;
+    try {
+      inner = protos.lookupType(url);
+    } catch {
+      return message; // checkMessage reports the unknown @type
+    }
+    return { ...normalize(inner, message, path, protos), '@type': url };
+  }
+  const copy: Record<string, unknown> = { ...message };
+  for (const [key, value] of Object.entries(message)) {
+    const field = type.fields[key];
+    const resolved = field?.resolvedType as ({ values?: Record<string, number> } & Partial<ProtoType>) | null | undefined;
+    if (!field || !resolved || value === null || value === undefined) continue;
+    const convert = (v: unknown, where: string): unknown => {
+      if ('fields' in resolved) {
+        if (resolved.fullName === '.google.protobuf.Duration' && typeof v === 'string') return parseJsonDuration(v, where);
+        return typeof v === 'object' && v !== null ? normalize(resolved as ProtoType, v, where, protos) : v;
+      }
+      if (typeof v !== 'string') return v;
+      const n = resolved.values?.[v];
+      if (n === undefined) throw new Error(`${where}: unknown enum value "${v}"; allowed: ${Object.keys(resolved.values ?? {}).join(', ')}`);
+      return n;
+    };
+    if (field.map) copy[key] = Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, convert(v, `${path}.${key}[${k}]`)]));
+    else if (field.repeated && Array.isArray(value)) copy[key] = value.map((v, i) => convert(v, `${path}.${key}[${i}]`));
+    else copy[key] = convert(value, `${path}.${key}`);
+  }
+  return copy;
+}
+
+/** proto3 JSON duration `1.5s` / `-0.25s` -> { seconds, nanos }. */
+function parseJsonDuration(text: string, where: string): { seconds: number; nanos: number } {
+  const m = /^(-?)(\d+)(?:\.(\d{1,9}))?s$/.exec(text);
+  if (!m) throw new Error(`${where}: invalid duration "${text}" (proto3 JSON form, e.g. "1.5s")`);
+  const sign = m[1] === '-' ? -1 : 1;
+  return { seconds: sign * Number(m[2]), nanos: sign * Number((m[3] ?? '').padEnd(9, '0')) };
 }
 
 /** Decodes an Any holding an Envoy message into a plain object (XDS_CONVERSION_OPTIONS). */
