@@ -52,6 +52,11 @@ export class ApiClient {
     return body.message;
   }
 
+  /** GET of any JSON path of the control plane (Pilot's /debug pages). */
+  async getJson(path: string): Promise<unknown> {
+    return this.request('GET', path);
+  }
+
   private async request(method: string, path: string, body?: unknown): Promise<unknown> {
     let res: Response;
     try {

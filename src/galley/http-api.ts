@@ -43,6 +43,8 @@ export interface HttpApiOptions {
   readonly limits?: Partial<HttpApiLimits>;
   /** Counts each apply/delete outcome, for /metrics. */
   readonly onChange?: (action: string) => void;
+  /** Other components' read-only endpoints (Pilot's /debug/...), tried before the config API's own paths. */
+  readonly extraHandlers?: readonly ((req: IncomingMessage, res: ServerResponse) => boolean)[];
 }
 
 class HttpError extends Error {
@@ -58,6 +60,7 @@ class HttpError extends Error {
 export function createHttpApiServer(options: HttpApiOptions): Server {
   const limits = { ...DEFAULT_HTTP_API_LIMITS, ...options.limits };
   const server = createServer({ maxHeaderSize: limits.maxHeaderBytes, requestTimeout: limits.requestTimeoutMs, headersTimeout: Math.min(10_000, limits.requestTimeoutMs) }, (req, res) => {
+    for (const extra of options.extraHandlers ?? []) if (extra(req, res)) return;
     handle(req, res, options, limits).catch((err: unknown) => sendError(res, err, options.log));
   });
   server.maxConnections = limits.maxConnections;

@@ -1,10 +1,11 @@
 // `mesh control-plane`: one process hosting the control plane, like istiod.
-// Today it holds Galley: the config store (durable local store, or a watched
-// directory), the config API the CLI talks to, snapshot distribution in-process
-// and over gRPC, and the monitoring endpoint. Pilot, Mixer and Citadel join it
-// as modules behind their own interfaces.
+// It holds Galley (the config store, durable or a watched directory; the config
+// API the CLI talks to; snapshot distribution in-process and over gRPC), Pilot
+// (service registry and the xDS ADS server on 15010) and the monitoring
+// endpoint with Pilot's /debug pages. Mixer and Citadel join it as modules
+// behind their own interfaces.
 
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { Gauge, Counter } from 'prom-client';
@@ -15,6 +16,7 @@ import type { Logger, Registry } from '../common/index.ts';
 import { createLogger, createProcessRegistry } from '../common/index.ts';
 import type { ConfigSnapshot, ConfigStore } from '../galley/index.ts';
 import { createHttpApiServer, DirectorySource, DurableStore, GalleyDistributionServer, SnapshotDistributor } from '../galley/index.ts';
+import { Pilot } from '../pilot/index.ts';
 import { createMonitoringServer } from './monitoring-server.ts';
 
 export interface ControlPlaneOptions {
@@ -29,6 +31,8 @@ export interface ControlPlaneOptions {
   readonly monitoringPort: number;
   /** Galley distribution (xDS transport, gRPC) port. */
   readonly galleyPort: number;
+  /** Pilot's ADS (xDS v3, plaintext gRPC) port, Istio's 15010. */
+  readonly xdsPort: number;
   /** A MeshConfig YAML file (trust domain, root namespace, outbound policy, ...); Istio's defaults otherwise. */
   readonly meshConfigFile?: string;
   readonly debounceMs?: number;
@@ -39,20 +43,23 @@ export interface ControlPlanePorts {
   readonly api: number;
   readonly monitoring: number;
   readonly galley: number;
+  readonly xds: number;
 }
 
 export class ControlPlane {
   readonly meshConfig: MeshConfig;
   readonly store: ConfigStore;
   readonly distributor: SnapshotDistributor;
+  readonly pilot: Pilot;
   readonly ports: ControlPlanePorts;
   readonly metrics: Registry;
   private readonly closers: (() => Promise<void>)[];
 
-  private constructor(meshConfig: MeshConfig, store: ConfigStore, distributor: SnapshotDistributor, ports: ControlPlanePorts, metrics: Registry, closers: (() => Promise<void>)[]) {
+  private constructor(meshConfig: MeshConfig, store: ConfigStore, distributor: SnapshotDistributor, pilot: Pilot, ports: ControlPlanePorts, metrics: Registry, closers: (() => Promise<void>)[]) {
     this.meshConfig = meshConfig;
     this.store = store;
     this.distributor = distributor;
+    this.pilot = pilot;
     this.ports = ports;
     this.metrics = metrics;
     this.closers = closers;
@@ -79,26 +86,36 @@ export class ControlPlane {
       registerGalleyMetrics(metrics, distributor);
 
       const changes = new Counter({ name: 'galley_config_changes_total', help: 'Config objects changed through the API, by action', labelNames: ['action'], registers: [metrics] });
-      const api = createHttpApiServer({ store, registry: istioKinds, log: log.child({ scope: 'galley.api' }), onChange: (action) => changes.inc({ action }) });
+      // Pilot starts after the API; its debug pages are reachable through the API port too, for the CLI.
+      const debugHandlers: ((req: IncomingMessage, res: ServerResponse) => boolean)[] = [];
+      const api = createHttpApiServer({ store, registry: istioKinds, log: log.child({ scope: 'galley.api' }), onChange: (action) => changes.inc({ action }), extraHandlers: debugHandlers });
       const apiPort = await listen(api, options.apiPort, options.listenAddress);
       closers.push(() => closeHttp(api));
       ready.add('api');
 
       const grpcServer = new grpc.Server();
       new GalleyDistributionServer({ distributor, registry: istioKinds, log: log.child({ scope: 'galley.distribution' }) }).register(grpcServer);
-      const galleyPort = await new Promise<number>((resolve, reject) => {
-        grpcServer.bindAsync(`${options.listenAddress}:${options.galleyPort}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-      });
+      const galleyPort = await bindGrpc(grpcServer, `${options.listenAddress}:${options.galleyPort}`);
       closers.push(() => new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())));
       ready.add('galley');
 
-      const monitoring = createMonitoringServer({ registry: metrics, notReady: () => ['api', 'galley'].filter((c) => !ready.has(c)) });
+      const pilot = new Pilot({ snapshots: distributor, meshConfig, log: log.child({ scope: 'pilot' }), metrics });
+      await pilot.start();
+      closers.push(() => pilot.stop());
+      debugHandlers.push(pilot.debugHandler());
+      const xdsServer = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, 'grpc.keepalive_time_ms': 30_000 });
+      pilot.register(xdsServer);
+      const xdsPort = await bindGrpc(xdsServer, `${options.listenAddress}:${options.xdsPort}`);
+      closers.push(() => new Promise<void>((resolve) => xdsServer.tryShutdown(() => resolve())));
+      ready.add('pilot');
+
+      const monitoring = createMonitoringServer({ registry: metrics, notReady: () => ['api', 'galley', 'pilot'].filter((c) => !ready.has(c)), debugHandlers: [pilot.debugHandler()] });
       const monitoringPort = await listen(monitoring, options.monitoringPort, options.listenAddress);
       closers.push(() => closeHttp(monitoring));
 
-      const ports = { api: apiPort, monitoring: monitoringPort, galley: galleyPort };
+      const ports = { api: apiPort, monitoring: monitoringPort, galley: galleyPort, xds: xdsPort };
       log.info({ ...ports, address: options.listenAddress }, 'control plane ready');
-      return new ControlPlane(meshConfig, store, distributor, ports, metrics, closers);
+      return new ControlPlane(meshConfig, store, distributor, pilot, ports, metrics, closers);
     } catch (err) {
       for (const close of closers.reverse()) await close().catch(() => undefined);
       throw err;
@@ -118,6 +135,10 @@ function registerGalleyMetrics(registry: Registry, distributor: SnapshotDistribu
     objects.reset();
     for (const type of snapshot.typeUrls()) objects.set({ type }, snapshot.objects(type).length);
   });
+}
+
+function bindGrpc(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
 }
 
 async function listen(server: HttpServer, port: number, host: string): Promise<number> {

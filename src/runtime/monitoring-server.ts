@@ -2,13 +2,15 @@
 // (200 once every component is up) and `/healthz` (the process answers).
 
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Registry } from '../common/index.ts';
 
 export interface MonitoringServerOptions {
   readonly registry: Registry;
   /** Names of components that are not ready yet; empty means ready. */
   readonly notReady: () => string[];
+  /** Component debug endpoints (Pilot's /debug/...): each returns false for paths it does not own. */
+  readonly debugHandlers?: readonly ((req: IncomingMessage, res: ServerResponse) => boolean)[];
 }
 
 export function createMonitoringServer(options: MonitoringServerOptions): Server {
@@ -30,6 +32,9 @@ export function createMonitoringServer(options: MonitoringServerOptions): Server
       if (waiting.length === 0) res.writeHead(200, { 'content-type': 'text/plain' }).end('ready\n');
       else res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: ${waiting.join(', ')}\n`);
       return;
+    }
+    if (path?.startsWith('/debug/')) {
+      for (const handler of options.debugHandlers ?? []) if (handler(req, res)) return;
     }
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');

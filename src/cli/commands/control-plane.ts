@@ -18,7 +18,7 @@ export const controlPlaneCommand: Command = {
   name: 'control-plane',
   summary: 'Run the control plane (config store, config API, Galley distribution)',
   help: `Usage: mesh control-plane [--data-dir DIR | --config-dir DIR] [--mesh-config FILE] [--listen-address ADDR]
-                          [--api-port 15080] [--monitoring-port 15014] [--galley-port 9901]
+                          [--api-port 15080] [--monitoring-port 15014] [--galley-port 9901] [--xds-port 15010]
 
   --data-dir DIR        durable config store (default $MESH_DATA_DIR or .mesh/data)
   --config-dir DIR      serve a watched directory of YAML files instead (read-only)
@@ -26,6 +26,7 @@ export const controlPlaneCommand: Command = {
   --api-port            config API used by \`mesh apply/get/delete\` (default 15080)
   --monitoring-port     /metrics, /ready, /healthz (default 15014)
   --galley-port         config distribution over xDS/gRPC (default 9901)
+  --xds-port            Pilot's ADS for proxies and proxyless gRPC, plaintext (default 15010)
   --mesh-config FILE    MeshConfig YAML (trustDomain, rootNamespace, outboundTrafficPolicy, ...)
 
 Logs are JSON lines on stdout. Stops cleanly on Ctrl-C or SIGTERM.`,
@@ -36,6 +37,7 @@ Logs are JSON lines on stdout. Stops cleanly on Ctrl-C or SIGTERM.`,
     'api-port': { type: 'string' },
     'monitoring-port': { type: 'string' },
     'galley-port': { type: 'string' },
+    'xds-port': { type: 'string' },
     'mesh-config': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -48,6 +50,7 @@ Logs are JSON lines on stdout. Stops cleanly on Ctrl-C or SIGTERM.`,
       apiPort: port(str(flags, 'api-port'), 'api-port', 15080),
       monitoringPort: port(str(flags, 'monitoring-port'), 'monitoring-port', 15014),
       galleyPort: port(str(flags, 'galley-port'), 'galley-port', 9901),
+      xdsPort: port(str(flags, 'xds-port'), 'xds-port', 15010),
       meshConfigFile: str(flags, 'mesh-config'),
     });
     await new Promise<void>((done) => {

@@ -1,8 +1,9 @@
 // Who is on the other end of a stream: the Node of the first request turned
 // into Pilot's ProxyNode. Node metadata arrives as a google.protobuf.Struct
-// (decoded by proto-loader into `{ fields: { KEY: { kind, string_value, ... } } }`)
+// (decoded by proto-loader into `{ fields: { KEY: { kind, stringValue, ... } } }`)
 // and is flattened to plain JSON first, so Istio's keys read naturally.
 
+import { MeshError } from '../../common/index.ts';
 import type { NodeMessage } from '../../xds/index.ts';
 import type { ProxyNode } from '../model/index.ts';
 import { parseNodeId } from '../model/index.ts';
@@ -10,23 +11,26 @@ import { parseNodeId } from '../model/index.ts';
 export type ResolveProxy = (node: NodeMessage) => ProxyNode;
 
 /** Thrown for a node Pilot cannot serve; the stream ends with INVALID_ARGUMENT. */
-export class InvalidNodeError extends Error {
-  readonly code = 'MESH_ERR_PILOT_INVALID_NODE';
+export class InvalidNodeError extends MeshError {
   constructor(message: string) {
-    super(message);
+    super('MESH_ERR_PILOT_INVALID_NODE', message);
     this.name = 'InvalidNodeError';
   }
 }
 
-interface StructValue {
-  kind?: string;
-  null_value?: unknown;
-  number_value?: number;
-  string_value?: string;
-  bool_value?: boolean;
-  struct_value?: { fields?: Record<string, StructValue> } | null;
-  list_value?: { values?: StructValue[] } | null;
-}
+// protobufjs registers google.protobuf.Struct itself, with camelCase field
+// names, before our keepCase protos load; so Struct values decode as
+// `stringValue` even though Envoy's own messages keep snake_case. Both are read.
+type StructValue = Record<string, unknown> & { kind?: string };
+
+const KINDS: Record<string, 'null' | 'number' | 'string' | 'bool' | 'struct' | 'list'> = {
+  null_value: 'null', nullValue: 'null',
+  number_value: 'number', numberValue: 'number',
+  string_value: 'string', stringValue: 'string',
+  bool_value: 'bool', boolValue: 'bool',
+  struct_value: 'struct', structValue: 'struct',
+  list_value: 'list', listValue: 'list',
+};
 
 /** A decoded google.protobuf.Struct as plain JSON; plain objects pass through. */
 export function structToJson(struct: unknown): Record<string, unknown> {
@@ -40,25 +44,22 @@ export function structToJson(struct: unknown): Record<string, unknown> {
 }
 
 function valueToJson(value: StructValue | null | undefined): unknown {
-  if (!value) return null;
+  if (!value || typeof value !== 'object') return null;
   // `kind` names the set oneof member; with defaults on, every member is present, so it decides.
-  switch (value.kind) {
-    case 'string_value':
-      return value.string_value;
-    case 'number_value':
-      return value.number_value;
-    case 'bool_value':
-      return value.bool_value;
-    case 'struct_value':
-      return structToJson(value.struct_value);
-    case 'list_value':
-      return (value.list_value?.values ?? []).map(valueToJson);
-    case 'null_value':
-      return null;
+  let field = typeof value.kind === 'string' ? value.kind : undefined;
+  field ??= Object.keys(value).find((k) => KINDS[k] && value[k] !== undefined && value[k] !== null);
+  if (!field) return null;
+  const v = value[field];
+  switch (KINDS[field]) {
+    case 'string':
+    case 'number':
+    case 'bool':
+      return v;
+    case 'struct':
+      return structToJson(v);
+    case 'list':
+      return (((v as { values?: StructValue[] } | null)?.values) ?? []).map(valueToJson);
     default:
-      if (value.string_value !== undefined) return value.string_value;
-      if (value.number_value !== undefined) return value.number_value;
-      if (value.bool_value !== undefined) return value.bool_value;
       return null;
   }
 }

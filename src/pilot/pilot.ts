@@ -1,0 +1,108 @@
+// Pilot as one module of the control plane: it follows Galley's snapshots and
+// the service registry, builds an immutable push context on every change, and
+// hands it to the ADS server, which debounces and pushes to every proxy.
+// Registry events that only move endpoints take the EDS fast path.
+
+import type * as grpc from '@grpc/grpc-js';
+import type { MeshConfig } from '../api/index.ts';
+import type { Registry } from '../common/index.ts';
+import type { ConfigSnapshot } from '../galley/index.ts';
+import type { ProxyNode, ServiceRegistry } from './model/index.ts';
+import { buildPushContext, createGenerators } from './networking/index.ts';
+import type { PushContext } from './networking/index.ts';
+import { AggregateRegistry, LocalRegistry } from './registry/index.ts';
+import type { SnapshotSource } from './registry/index.ts';
+import { createPilotDebugHandler, defaultResolveProxy, PilotXdsServer } from './xds-server/index.ts';
+import type { DebugHandler, PilotLogger } from './xds-server/index.ts';
+
+export interface PilotOptions {
+  /** Galley's snapshots (in-process SnapshotDistributor or a GalleyClient). */
+  readonly snapshots: SnapshotSource & { current(): ConfigSnapshot | undefined };
+  readonly meshConfig: MeshConfig;
+  /** Extra platform adapters (etcd, Kubernetes); the local one is always there. */
+  readonly registries?: readonly ServiceRegistry[];
+  readonly log?: PilotLogger;
+  readonly metrics?: Registry;
+  readonly debounceMs?: number;
+  readonly maxDebounceMs?: number;
+}
+
+export class Pilot {
+  readonly local: LocalRegistry;
+  readonly registry: AggregateRegistry;
+  readonly xds: PilotXdsServer<PushContext>;
+  private readonly options: PilotOptions;
+  private version = 0;
+  private unsubscribers: (() => void)[] = [];
+
+  constructor(options: PilotOptions) {
+    this.options = options;
+    this.local = new LocalRegistry({ snapshots: options.snapshots, meshConfig: options.meshConfig, log: options.log });
+    this.registry = new AggregateRegistry({ registries: [this.local, ...(options.registries ?? [])], log: options.log });
+    this.xds = new PilotXdsServer<PushContext>({
+      generators: createGenerators(),
+      initialPush: this.buildPush(),
+      resolveProxy: (node) => this.withWorkload(defaultResolveProxy(node)),
+      log: options.log,
+      metrics: options.metrics,
+      debounceMs: options.debounceMs,
+      maxDebounceMs: options.maxDebounceMs,
+    });
+  }
+
+  register(server: grpc.Server): void {
+    this.xds.register(server);
+  }
+
+  /** Loads the registries, then pushes on every config or registry change. */
+  async start(): Promise<void> {
+    await this.registry.run();
+    this.xds.push({ full: true, push: this.buildPush(), reason: 'start' });
+    let first = true;
+    this.unsubscribers.push(
+      this.options.snapshots.subscribe(() => {
+        // subscribe() delivers the current snapshot at once; start() already pushed it.
+        if (first) {
+          first = false;
+          return;
+        }
+        this.xds.push({ full: true, push: this.buildPush(), reason: 'config' });
+      }),
+      this.registry.onChange((event) => {
+        const push = this.buildPush();
+        if (event.kind === 'services') this.xds.push({ full: true, push, reason: 'services' });
+        else this.xds.push({ full: false, push, changedHosts: new Set(event.hostnames), reason: 'endpoints' });
+      }),
+    );
+  }
+
+  debugHandler(): DebugHandler {
+    return createPilotDebugHandler(this.xds);
+  }
+
+  async stop(): Promise<void> {
+    for (const unsubscribe of this.unsubscribers) unsubscribe();
+    this.unsubscribers = [];
+    this.xds.close();
+    await this.registry.stop();
+  }
+
+  private buildPush(): PushContext {
+    const snapshot = this.options.snapshots.current();
+    if (!snapshot) throw new Error('Pilot needs a config snapshot before it can build a push context');
+    this.version += 1;
+    return buildPushContext({
+      snapshot,
+      services: this.registry.services(),
+      endpoints: (hostname) => this.registry.endpoints(hostname),
+      mesh: this.options.meshConfig,
+      version: `${snapshot.version}.${this.version}`,
+    });
+  }
+
+  // The proxy's own workload (labels, ports) decides its inbound listeners and sourceLabels matches.
+  private withWorkload(proxy: ProxyNode): ProxyNode {
+    const workload = this.registry.workloads().find((w) => w.namespace === proxy.namespace && proxy.ipAddresses.includes(w.address));
+    return workload ? { ...proxy, workload, labels: { ...workload.labels, ...proxy.labels } } : proxy;
+  }
+}

@@ -1,0 +1,292 @@
+// PushContext: one immutable, indexed view of everything config generation
+// reads (config snapshot, registry services and endpoints, mesh config) at
+// one push version. Generators only query it; a change builds a new one.
+//
+// Config hosts are resolved here once (`reviews` in namespace `default` ->
+// `reviews.default.svc.cluster.local`), so later code compares FQDNs only.
+
+import type { ConfigObject, DestinationRuleSpec, GatewaySpec, MeshConfig, SidecarSpec, VirtualServiceSpec } from '../api/index.ts';
+import type { ConfigSnapshot } from '../galley/index.ts';
+import type { ProxyNode, PushContextLike, Service, ServiceEndpoint } from './model/index.ts';
+import { hostMatches, isVisible, labelsMatch, resolveHost } from './networking/hosts.ts';
+
+export const VIRTUAL_SERVICE_TYPE = 'networking.istio.io/v1/VirtualService';
+export const DESTINATION_RULE_TYPE = 'networking.istio.io/v1/DestinationRule';
+export const GATEWAY_TYPE = 'networking.istio.io/v1/Gateway';
+export const SIDECAR_TYPE = 'networking.istio.io/v1/Sidecar';
+
+/** The gateway name that means "the sidecars of the mesh". */
+export const MESH_GATEWAY = 'mesh';
+
+export interface PushContextOptions {
+  readonly snapshot: ConfigSnapshot;
+  readonly services: readonly Service[];
+  readonly endpoints: (hostname: string) => readonly ServiceEndpoint[];
+  readonly mesh: MeshConfig;
+  readonly version: string;
+  /** DNS suffix of Kubernetes-style hosts; default `cluster.local`. */
+  readonly domainSuffix?: string;
+}
+
+/** A VirtualService with its hosts, gateways and destination hosts resolved to FQDNs / `ns/name`. */
+export interface ResolvedVirtualService {
+  readonly name: string;
+  readonly namespace: string;
+  readonly hosts: readonly string[];
+  /** `mesh` or `namespace/name`; `[mesh]` when the object names none. */
+  readonly gateways: readonly string[];
+  readonly spec: VirtualServiceSpec;
+  readonly exportTo: readonly string[];
+  /** Creation order decides which of two rules for one host wins (older first). */
+  readonly order: number;
+}
+
+export interface ResolvedDestinationRule {
+  readonly name: string;
+  readonly namespace: string;
+  readonly host: string;
+  readonly spec: DestinationRuleSpec;
+  readonly exportTo: readonly string[];
+}
+
+export interface ResolvedGateway {
+  readonly name: string;
+  readonly namespace: string;
+  readonly spec: GatewaySpec;
+}
+
+export interface ResolvedSidecar {
+  readonly name: string;
+  readonly namespace: string;
+  readonly spec: SidecarSpec;
+}
+
+/** Parsed `namespace/host` of a Sidecar egress listener. */
+interface EgressHost {
+  readonly namespace: string;
+  readonly host: string;
+}
+
+export class PushContext implements PushContextLike {
+  readonly version: string;
+  readonly mesh: MeshConfig;
+  readonly domainSuffix: string;
+  readonly snapshot: ConfigSnapshot;
+  /** All services sorted by hostname. */
+  readonly services: readonly Service[];
+  readonly virtualServices: readonly ResolvedVirtualService[];
+  readonly destinationRules: readonly ResolvedDestinationRule[];
+  readonly gateways: readonly ResolvedGateway[];
+  readonly sidecars: readonly ResolvedSidecar[];
+  readonly #byHost: ReadonlyMap<string, Service>;
+  readonly #endpoints: (hostname: string) => readonly ServiceEndpoint[];
+  readonly #endpointCache = new Map<string, readonly ServiceEndpoint[]>();
+  readonly #vsByGateway: ReadonlyMap<string, readonly ResolvedVirtualService[]>;
+  readonly #drByNamespace: ReadonlyMap<string, readonly ResolvedDestinationRule[]>;
+  readonly #vsByName: ReadonlyMap<string, ResolvedVirtualService>;
+
+  constructor(options: PushContextOptions) {
+    this.version = options.version;
+    this.mesh = options.mesh;
+    this.domainSuffix = options.domainSuffix ?? 'cluster.local';
+    this.snapshot = options.snapshot;
+    this.services = [...options.services].sort((a, b) => compare(a.hostname, b.hostname));
+    this.#byHost = new Map(this.services.map((s) => [s.hostname, s]));
+    this.#endpoints = options.endpoints;
+
+    const vss = options.snapshot.objects(VIRTUAL_SERVICE_TYPE).map((o, i) => this.#resolveVirtualService(o as ConfigObject<VirtualServiceSpec>, i));
+    vss.sort((a, b) => a.order - b.order);
+    this.virtualServices = vss;
+    this.#vsByName = new Map(vss.map((v) => [`${v.namespace}/${v.name}`, v]));
+    const byGateway = new Map<string, ResolvedVirtualService[]>();
+    for (const vs of vss) {
+      if (vs.hosts.length === 0) continue; // delegates are reached only through their parent
+      for (const gw of vs.gateways) {
+        const list = byGateway.get(gw) ?? [];
+        list.push(vs);
+        byGateway.set(gw, list);
+      }
+    }
+    this.#vsByGateway = byGateway;
+
+    this.destinationRules = mergeDestinationRules(options.snapshot.objects(DESTINATION_RULE_TYPE).map((o) => {
+      const obj = o as ConfigObject<DestinationRuleSpec>;
+      const ns = obj.metadata.namespace ?? '';
+      return { name: obj.metadata.name, namespace: ns, host: resolveHost(obj.spec.host, ns, this.domainSuffix), spec: obj.spec, exportTo: obj.spec.exportTo ?? [] };
+    }));
+    const drs = new Map<string, ResolvedDestinationRule[]>();
+    for (const dr of this.destinationRules) {
+      const list = drs.get(dr.namespace) ?? [];
+      list.push(dr);
+      drs.set(dr.namespace, list);
+    }
+    this.#drByNamespace = drs;
+
+    this.gateways = options.snapshot.objects(GATEWAY_TYPE).map((o) => ({ name: o.metadata.name, namespace: o.metadata.namespace ?? '', spec: o.spec as GatewaySpec }));
+    this.sidecars = options.snapshot.objects(SIDECAR_TYPE).map((o) => ({ name: o.metadata.name, namespace: o.metadata.namespace ?? '', spec: o.spec as SidecarSpec }));
+    Object.freeze(this);
+  }
+
+  #resolveVirtualService(obj: ConfigObject<VirtualServiceSpec>, index: number): ResolvedVirtualService {
+    const ns = obj.metadata.namespace ?? '';
+    const spec = obj.spec;
+    const gateways = (spec.gateways ?? []).map((g) => (g === MESH_GATEWAY || g.includes('/') ? g : `${ns}/${g}`));
+    const created = Date.parse(obj.metadata.creationTimestamp ?? '');
+    return {
+      name: obj.metadata.name,
+      namespace: ns,
+      hosts: (spec.hosts ?? []).map((h) => resolveHost(h, ns, this.domainSuffix)),
+      gateways: gateways.length > 0 ? gateways : [MESH_GATEWAY],
+      spec,
+      exportTo: spec.exportTo ?? [],
+      // Objects without a timestamp keep snapshot order (namespace/name) after timestamped ones.
+      order: (Number.isFinite(created) ? created : 8.64e15) + index * 1e-6,
+    };
+  }
+
+  /** Resolves a host written in config of `namespace`. */
+  resolve(host: string, namespace: string): string {
+    return resolveHost(host, namespace, this.domainSuffix);
+  }
+
+  service(hostname: string): Service | undefined {
+    return this.#byHost.get(hostname);
+  }
+
+  /** Endpoints of a host, memoized for the life of this push. */
+  endpoints(hostname: string): readonly ServiceEndpoint[] {
+    let eps = this.#endpointCache.get(hostname);
+    if (!eps) {
+      eps = this.#endpoints(hostname);
+      this.#endpointCache.set(hostname, eps);
+    }
+    return eps;
+  }
+
+  /** The Sidecar resource that applies to a proxy: its own by selector, else its namespace's, else the root namespace's. */
+  sidecarFor(proxy: ProxyNode): ResolvedSidecar | undefined {
+    const inNs = this.sidecars.filter((s) => s.namespace === proxy.namespace);
+    const selected = inNs.find((s) => s.spec.workloadSelector?.labels && labelsMatch(s.spec.workloadSelector.labels, proxy.labels));
+    if (selected) return selected;
+    return inNs.find((s) => !s.spec.workloadSelector)
+      ?? this.sidecars.find((s) => s.namespace === this.mesh.rootNamespace && !s.spec.workloadSelector);
+  }
+
+  #egressHosts(proxy: ProxyNode): EgressHost[] | undefined {
+    const sidecar = this.sidecarFor(proxy);
+    const egress = sidecar?.spec.egress;
+    if (!sidecar || !egress || egress.length === 0) return undefined;
+    const out: EgressHost[] = [];
+    for (const listener of egress) {
+      for (const h of listener.hosts ?? []) {
+        const slash = h.indexOf('/');
+        const ns = slash < 0 ? '*' : h.slice(0, slash);
+        out.push({ namespace: ns === '.' ? sidecar.namespace : ns, host: slash < 0 ? h : h.slice(slash + 1) });
+      }
+    }
+    return out;
+  }
+
+  /** ALLOW_ANY or REGISTRY_ONLY for this proxy: its Sidecar overrides the mesh. */
+  outboundTrafficPolicy(proxy: ProxyNode): 'ALLOW_ANY' | 'REGISTRY_ONLY' {
+    return this.sidecarFor(proxy)?.spec.outboundTrafficPolicy?.mode ?? this.mesh.outboundTrafficPolicy.mode;
+  }
+
+  /** Services a proxy may reach: exported to its namespace, and within its Sidecar's egress hosts. */
+  servicesFor(proxy: ProxyNode): Service[] {
+    const egress = this.#egressHosts(proxy);
+    return this.services.filter((s) => {
+      if (!isVisible(s.exportTo, this.mesh.defaultServiceExportTo, s.namespace, proxy.namespace)) return false;
+      return !egress || egress.some((e) => (e.namespace === '*' || e.namespace === s.namespace) && hostMatches(e.host, s.hostname));
+    });
+  }
+
+  /**
+   * VirtualServices bound to a gateway (`mesh` for sidecars) and visible to
+   * the proxy's namespace, oldest first. For sidecars the Sidecar egress
+   * hosts narrow them too.
+   */
+  virtualServicesFor(proxy: ProxyNode, gateway: string): ResolvedVirtualService[] {
+    const list = this.#vsByGateway.get(gateway) ?? [];
+    const egress = gateway === MESH_GATEWAY ? this.#egressHosts(proxy) : undefined;
+    return list.filter((vs) => {
+      if (!isVisible(vs.exportTo, this.mesh.defaultVirtualServiceExportTo, vs.namespace, proxy.namespace)) return false;
+      return !egress || vs.hosts.some((h) => egress.some((e) => (e.namespace === '*' || e.namespace === vs.namespace) && hostMatches(e.host, h)));
+    });
+  }
+
+  /** A delegate VirtualService by `namespace/name`. */
+  delegate(namespace: string, name: string): ResolvedVirtualService | undefined {
+    const vs = this.#vsByName.get(`${namespace}/${name}`);
+    return vs && vs.hosts.length === 0 ? vs : undefined;
+  }
+
+  /**
+   * Istio's DestinationRule lookup for traffic from a proxy in `proxyNamespace`
+   * to `hostname`: a rule in the proxy's namespace, else one exported from
+   * the service's namespace, else one exported from the root namespace. Within
+   * a namespace the most specific host wins (exact, then longest wildcard).
+   */
+  destinationRule(proxyNamespace: string, hostname: string): ResolvedDestinationRule | undefined {
+    const service = this.#byHost.get(hostname);
+    const order = [proxyNamespace];
+    if (service && !order.includes(service.namespace)) order.push(service.namespace);
+    if (!order.includes(this.mesh.rootNamespace)) order.push(this.mesh.rootNamespace);
+    for (const ns of order) {
+      const candidates = (this.#drByNamespace.get(ns) ?? []).filter((dr) =>
+        hostMatches(dr.host, hostname) && (ns === proxyNamespace || isVisible(dr.exportTo, this.mesh.defaultDestinationRuleExportTo, dr.namespace, proxyNamespace)));
+      if (candidates.length === 0) continue;
+      return candidates.sort((a, b) => specificity(b.host) - specificity(a.host))[0];
+    }
+    return undefined;
+  }
+
+  /** Gateways whose selector matches a gateway proxy's labels; one without a selector applies to every gateway. */
+  gatewaysFor(proxy: ProxyNode): ResolvedGateway[] {
+    return this.gateways.filter((g) => labelsMatch(g.spec.selector, proxy.labels));
+  }
+
+  /** Endpoints on this proxy's own addresses: what its inbound side serves. */
+  inboundEndpoints(proxy: ProxyNode): ServiceEndpoint[] {
+    const ips = new Set(proxy.ipAddresses);
+    if (proxy.workload) ips.add(proxy.workload.address);
+    const out: ServiceEndpoint[] = [];
+    for (const s of this.services) {
+      for (const ep of this.endpoints(s.hostname)) if (ips.has(ep.workload.address)) out.push(ep);
+    }
+    return out;
+  }
+}
+
+/**
+ * Istio merges DestinationRules of one namespace for one host: subsets are
+ * added up (a repeated name keeps the first), and the first rule with a
+ * top-level traffic policy supplies it. Objects arrive in snapshot order.
+ */
+function mergeDestinationRules(rules: ResolvedDestinationRule[]): ResolvedDestinationRule[] {
+  const byKey = new Map<string, ResolvedDestinationRule>();
+  for (const dr of rules) {
+    const key = `${dr.namespace}/${dr.host}`;
+    const prev = byKey.get(key);
+    if (!prev) {
+      byKey.set(key, dr);
+      continue;
+    }
+    const names = new Set((prev.spec.subsets ?? []).map((x) => x.name));
+    const subsets = [...(prev.spec.subsets ?? []), ...(dr.spec.subsets ?? []).filter((x) => !names.has(x.name))];
+    byKey.set(key, { ...prev, spec: { ...prev.spec, trafficPolicy: prev.spec.trafficPolicy ?? dr.spec.trafficPolicy, subsets } });
+  }
+  return [...byKey.values()];
+}
+
+function specificity(host: string): number {
+  return host.startsWith('*') ? host.length : 10_000 + host.length;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function buildPushContext(options: PushContextOptions): PushContext {
+  return new PushContext(options);
+}

@@ -1,0 +1,528 @@
+// Pilot's ADS server: Envoy's AggregatedDiscoveryService, state of the world
+// (StreamAggregatedResources) and delta (DeltaAggregatedResources), on a
+// grpc.Server the caller owns. Config comes from generators chosen by type
+// URL; changes arrive as push requests, are debounced and merged, and go to
+// every proxy through a per-proxy queue. Only what changed is sent: each
+// resource's bytes are hashed and compared with what the proxy holds.
+
+import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse, NodeMessage, StatusMessage } from '../../xds/index.ts';
+import { ADS_PROTO_FILES, ADS_SERVICE, TypeUrl, loadXdsProtos } from '../../xds/index.ts';
+import type { ProxyNode, PushContextLike, XdsGenerator } from '../model/index.ts';
+import type { Clock, PilotLogger } from './clock.ts';
+import { noopLog, systemClock } from './clock.ts';
+import type { DeltaCall, ProxyStatus, SotwCall, XdsProtocol } from './connection.ts';
+import { Connection, Watch, isWildcardType } from './connection.ts';
+import { Debouncer } from './debouncer.ts';
+import type { XdsMetrics } from './metrics.ts';
+import { createXdsMetrics, noMetrics } from './metrics.ts';
+import type { MergedPush, PushRequest } from './push-request.ts';
+import { toMerged } from './push-request.ts';
+import { PushQueue } from './push-queue.ts';
+import type { PackedResource } from './resource-cache.ts';
+import { ResourceCache } from './resource-cache.ts';
+import type { ResolveProxy } from './resolve-proxy.ts';
+import { defaultResolveProxy } from './resolve-proxy.ts';
+
+export interface PilotXdsServerOptions<P extends PushContextLike> {
+  /** One generator per type URL; requests for other type URLs get an empty response. */
+  readonly generators: ReadonlyMap<string, XdsGenerator<P>>;
+  readonly initialPush: P;
+  /** Turns the Node of a stream's first request into a proxy; throwing ends the stream with INVALID_ARGUMENT. */
+  readonly resolveProxy?: ResolveProxy;
+  readonly clock?: Clock;
+  readonly log?: PilotLogger;
+  /** Where to register Istio's pilot_xds_* metrics; none when absent. */
+  readonly metrics?: Registry;
+  /** Quiet period before a push (Istio PILOT_DEBOUNCE_AFTER). Default 100. */
+  readonly debounceMs?: number;
+  /** Longest a push waits for quiet (Istio PILOT_DEBOUNCE_MAX). Default 10000. */
+  readonly maxDebounceMs?: number;
+  /** Streams beyond this are refused with RESOURCE_EXHAUSTED. Default 10000. */
+  readonly maxConnections?: number;
+  /** Proxies pushed at once (Istio PILOT_PUSH_THROTTLE). Default 100. */
+  readonly pushConcurrency?: number;
+  /** Sent as control_plane.identifier. Default `pilot`. */
+  readonly identifier?: string;
+}
+
+/** Counters since start, for tests and debug output. */
+export interface XdsServerStats {
+  connections: number;
+  /** Push requests received. */
+  pushRequests: number;
+  /** Debounced pushes that went out to the queue. */
+  pushes: number;
+  responses: number;
+  acks: number;
+  nacks: number;
+  staleNonces: number;
+  unknownTypeRequests: number;
+}
+
+/** The last generated resources of one proxy, per type URL. */
+export interface ProxyConfig {
+  readonly connectionId: string;
+  readonly id: string;
+  readonly types: Readonly<Record<string, { readonly version?: string; readonly lastPushAt?: number; readonly resources: readonly Readonly<Record<string, unknown>>[] }>>;
+}
+
+/** One open stream, for /debug/adsz. */
+export interface ConnectionInfo {
+  readonly connectionId: string;
+  readonly proxyId: string;
+  readonly peer: string;
+  readonly protocol: XdsProtocol;
+  readonly connectedAt: number;
+  readonly proxy?: ProxyNode;
+  readonly watches: Readonly<Record<string, readonly string[] | '*'>>;
+}
+
+/** Envoy's order: clusters before their endpoints, listeners before their routes. */
+const PUSH_ORDER = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Secret];
+
+interface SyncMode {
+  readonly full: boolean;
+  readonly changedHosts?: ReadonlySet<string>;
+  /** Respond even when nothing changed (the first request of a type, a grown subscription). */
+  readonly force: boolean;
+}
+
+function isNack(detail: StatusMessage | null | undefined): detail is StatusMessage {
+  return !!detail && (!!detail.code || !!detail.message);
+}
+
+/** `outbound|9080|v1|reviews.default.svc.cluster.local` -> the hostname; undefined for other names. */
+export function clusterHost(name: string): string | undefined {
+  const parts = name.split('|');
+  return parts.length === 4 && parts[3] ? parts[3] : undefined;
+}
+
+/**
+ * Contract: see the module header. Protocol as Envoy defines it: a request
+ * whose response_nonce is not the latest sent for its type is stale and
+ * ignored (SotW); an ACK records the version; a NACK keeps the last ACKed
+ * version and records the error; a change of resource names gets a response.
+ * Streams never fail because of what a client sends, except for a Node Pilot
+ * cannot resolve.
+ */
+export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
+  private readonly generators: ReadonlyMap<string, XdsGenerator<P>>;
+  private readonly resolveProxy: ResolveProxy;
+  private readonly clock: Clock;
+  private readonly log: PilotLogger;
+  private readonly metrics: XdsMetrics;
+  private readonly maxConnections: number;
+  private readonly identifier: string;
+  private readonly debouncer: Debouncer<P>;
+  private readonly queue: PushQueue<Connection, P>;
+  private readonly cache = new ResourceCache();
+  private readonly connections = new Map<string, Connection>();
+  private readonly counters: Omit<XdsServerStats, 'connections'> = { pushRequests: 0, pushes: 0, responses: 0, acks: 0, nacks: 0, staleNonces: 0, unknownTypeRequests: 0 };
+  private currentPush: P;
+  private nextConnection = 1;
+  private nextNonce = 1;
+
+  constructor(options: PilotXdsServerOptions<P>) {
+    this.generators = options.generators;
+    this.currentPush = options.initialPush;
+    this.resolveProxy = options.resolveProxy ?? defaultResolveProxy;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? noopLog;
+    this.metrics = options.metrics ? createXdsMetrics(options.metrics, () => this.connections.size) : noMetrics;
+    this.maxConnections = options.maxConnections ?? 10000;
+    this.identifier = options.identifier ?? 'pilot';
+    for (const [typeUrl, generator] of this.generators) {
+      if (generator.typeUrl !== typeUrl) throw new Error(`generator for ${typeUrl} says its type URL is ${generator.typeUrl}`);
+    }
+    this.debouncer = new Debouncer<P>({
+      clock: this.clock,
+      debounceMs: options.debounceMs ?? 100,
+      maxDebounceMs: options.maxDebounceMs ?? 10000,
+      fire: (push, events, ageMs) => this.firePush(push, events, ageMs),
+    });
+    this.queue = new PushQueue<Connection, P>(options.pushConcurrency ?? 100, (conn, push) => this.pushConnection(conn, push));
+  }
+
+  /** Adds the ADS service to a server; the caller binds and starts it. */
+  register(server: grpc.Server): void {
+    const definition = loadXdsProtos(ADS_PROTO_FILES).serviceDefinition(ADS_SERVICE);
+    server.addService(definition, {
+      StreamAggregatedResources: (call: SotwCall) => this.open(call, 'sotw'),
+      DeltaAggregatedResources: (call: DeltaCall) => this.open(call, 'delta'),
+    });
+  }
+
+  /** The push context new requests are answered from. */
+  get pushContext(): P {
+    return this.currentPush;
+  }
+
+  /** Asks for a push; debounced and merged with others (see Debouncer). */
+  push(request: PushRequest<P>): void {
+    this.counters.pushRequests += 1;
+    this.debouncer.add(toMerged(request, this.clock.now()));
+  }
+
+  stats(): XdsServerStats {
+    return { connections: this.connections.size, ...this.counters };
+  }
+
+  /** How many serializations were shared through cacheKey, and how many were done. */
+  cacheStats(): { hits: number; misses: number } {
+    return { hits: this.cache.hits, misses: this.cache.misses };
+  }
+
+  /** Every connected proxy (after its first request) with per-type sync state. */
+  proxyStatus(): ProxyStatus[] {
+    return [...this.connections.values()].filter((c) => c.proxy).map((c) => c.status());
+  }
+
+  /** The last generated resources for a proxy (by id, or `name.namespace`); the newest stream when it has several. */
+  proxyConfig(proxyId: string, typeUrl?: string): ProxyConfig | undefined {
+    const conn = this.findConnection(proxyId);
+    if (!conn?.proxy) return undefined;
+    const types: Record<string, ProxyConfig['types'][string]> = {};
+    for (const [url, watch] of conn.watches) {
+      if (typeUrl !== undefined && url !== typeUrl) continue;
+      types[url] = {
+        ...(watch.sentVersion !== undefined ? { version: watch.sentVersion } : {}),
+        ...(watch.lastPushAt !== undefined ? { lastPushAt: watch.lastPushAt } : {}),
+        resources: [...watch.generated.values()],
+      };
+    }
+    return { connectionId: conn.id, id: conn.proxy.id, types };
+  }
+
+  connectionsInfo(): ConnectionInfo[] {
+    return [...this.connections.values()].map((c) => {
+      const watches: Record<string, readonly string[] | '*'> = {};
+      for (const [url, w] of c.watches) watches[url] = w.wildcard ? '*' : [...w.names].sort();
+      return { connectionId: c.id, proxyId: c.proxy?.id ?? '', peer: c.peer, protocol: c.protocol, connectedAt: c.connectedAt, ...(c.proxy ? { proxy: c.proxy } : {}), watches };
+    });
+  }
+
+  /** Drops pending pushes and ends every stream. */
+  close(): void {
+    this.debouncer.stop();
+    this.queue.close();
+    for (const conn of [...this.connections.values()]) {
+      this.closeConnection(conn);
+      conn.call.end();
+    }
+  }
+
+  private findConnection(proxyId: string): Connection | undefined {
+    let found: Connection | undefined;
+    for (const conn of this.connections.values()) {
+      if (conn.proxy && (conn.proxy.id === proxyId || conn.proxy.workloadName === proxyId)) found = conn;
+    }
+    return found;
+  }
+
+  // ---- streams --------------------------------------------------------------
+
+  private open(call: SotwCall | DeltaCall, protocol: XdsProtocol): void {
+    if (this.connections.size >= this.maxConnections) {
+      this.log.warn({ peer: call.getPeer(), max: this.maxConnections }, 'refusing an ADS stream: too many connections');
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `more than ${this.maxConnections} xDS streams` });
+      return;
+    }
+    const conn = new Connection(String(this.nextConnection++), protocol, call, this.clock.now());
+    this.connections.set(conn.id, conn);
+    this.log.debug({ connection: conn.id, peer: conn.peer, protocol }, 'ADS stream opened');
+    const done = () => this.closeConnection(conn);
+    call.on('data', (req: DiscoveryRequest | DeltaDiscoveryRequest) => {
+      // Requests still in flight after the stream was refused or closed.
+      if (conn.closed) return;
+      try {
+        if (protocol === 'sotw') this.onSotwRequest(conn, req as DiscoveryRequest);
+        else this.onDeltaRequest(conn, req as DeltaDiscoveryRequest);
+      } catch (err) {
+        // A bug of ours must not take the process down with it; the client retries on a new stream.
+        this.log.error({ connection: conn.id, err }, 'failed to handle a discovery request');
+        call.emit('error', { code: grpc.status.INTERNAL, details: 'internal error handling the request' });
+      }
+    });
+    call.on('end', () => {
+      done();
+      call.end();
+    });
+    call.on('error', done);
+    call.on('cancelled', done);
+    call.on('close', done);
+  }
+
+  private closeConnection(conn: Connection): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    this.connections.delete(conn.id);
+    this.queue.remove(conn);
+    this.log.debug({ connection: conn.id, proxy: conn.proxy?.id }, 'ADS stream closed');
+  }
+
+  /** Resolves the proxy on the first request; false (and the stream failed) when it cannot be. */
+  private ensureProxy(conn: Connection, node: NodeMessage | null | undefined): boolean {
+    if (conn.proxy) return true;
+    let problem: string;
+    if (!node?.id) {
+      problem = 'the first discovery request carries no node id';
+    } else {
+      try {
+        conn.proxy = this.resolveProxy(node);
+        this.log.info({ connection: conn.id, proxy: conn.proxy.id, protocol: conn.protocol }, 'proxy connected');
+        return true;
+      } catch (err) {
+        problem = err instanceof Error ? err.message : String(err);
+      }
+    }
+    this.log.warn({ connection: conn.id, peer: conn.peer }, `refusing an ADS stream: ${problem}`);
+    conn.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: problem });
+    this.closeConnection(conn);
+    return false;
+  }
+
+  private onUnknownType(conn: Connection, typeUrl: string, nonce: string): void {
+    if (nonce) return; // the ACK of our empty answer
+    this.counters.unknownTypeRequests += 1;
+    this.log.warn({ connection: conn.id, proxy: conn.proxy?.id, typeUrl }, 'request for a type URL Pilot has no generator for; answering with no resources');
+    const version = this.currentPush.version;
+    const nonceOut = this.newNonce();
+    if (conn.protocol === 'sotw') conn.write({ version_info: version, resources: [], type_url: typeUrl, nonce: nonceOut, control_plane: { identifier: this.identifier } });
+    else conn.write({ system_version_info: version, resources: [], removed_resources: [], type_url: typeUrl, nonce: nonceOut, control_plane: { identifier: this.identifier } });
+    this.counters.responses += 1;
+  }
+
+  /** Records an ACK or NACK of the watch's latest response. */
+  private recordAnswer(conn: Connection, watch: Watch, nonce: string, version: string | undefined, detail: StatusMessage | null | undefined): void {
+    if (isNack(detail)) {
+      this.counters.nacks += 1;
+      watch.nackedNonce = nonce;
+      watch.error = detail.message || `code ${detail.code}`;
+      this.metrics.reject(watch.typeUrl);
+      this.log.warn({ connection: conn.id, proxy: conn.proxy?.id, typeUrl: watch.typeUrl, version, error: watch.error }, 'proxy rejected (NACK) a response');
+    } else {
+      this.counters.acks += 1;
+      watch.ackedNonce = nonce;
+      // Delta ACKs carry no version; the one sent with the nonce is the one accepted.
+      watch.ackedVersion = version ?? watch.sentVersion;
+    }
+  }
+
+  private onSotwRequest(conn: Connection, req: DiscoveryRequest): void {
+    if (!this.ensureProxy(conn, req.node)) return;
+    const typeUrl = req.type_url ?? '';
+    const nonce = req.response_nonce ?? '';
+    if (!typeUrl) {
+      this.log.warn({ connection: conn.id }, 'ignoring a discovery request without type_url');
+      return;
+    }
+    if (!this.generators.has(typeUrl)) return this.onUnknownType(conn, typeUrl, nonce);
+    const requested = req.resource_names ?? [];
+    const wildcard = requested.includes('*') || (requested.length === 0 && isWildcardType(typeUrl));
+    const names = new Set(requested.filter((n) => n !== '*'));
+    let watch = conn.watches.get(typeUrl);
+    if (watch && nonce) {
+      if (nonce !== watch.nonce) {
+        this.counters.staleNonces += 1;
+        this.log.debug({ connection: conn.id, typeUrl, nonce, latest: watch.nonce }, 'ignoring a request with a stale nonce');
+        return;
+      }
+      this.recordAnswer(conn, watch, nonce, req.version_info, req.error_detail);
+      if (watch.wildcard === wildcard && sameSet(watch.names, names)) return;
+      const grew = (wildcard && !watch.wildcard) || [...names].some((n) => !watch!.names.has(n));
+      resubscribe(watch, wildcard, names);
+      this.sync(conn, watch, this.currentPush, { full: true, force: grew });
+      return;
+    }
+    // The first request of a type (or the client starting over): it is owed everything.
+    watch = new Watch(typeUrl, wildcard);
+    for (const n of names) watch.names.add(n);
+    conn.watches.set(typeUrl, watch);
+    this.sync(conn, watch, this.currentPush, { full: true, force: true });
+  }
+
+  private onDeltaRequest(conn: Connection, req: DeltaDiscoveryRequest): void {
+    if (!this.ensureProxy(conn, req.node)) return;
+    const typeUrl = req.type_url ?? '';
+    const nonce = req.response_nonce ?? '';
+    if (!typeUrl) {
+      this.log.warn({ connection: conn.id }, 'ignoring a delta request without type_url');
+      return;
+    }
+    if (!this.generators.has(typeUrl)) return this.onUnknownType(conn, typeUrl, nonce);
+    const subscribe = req.resource_names_subscribe ?? [];
+    const unsubscribe = req.resource_names_unsubscribe ?? [];
+    let watch = conn.watches.get(typeUrl);
+    if (!watch) {
+      watch = new Watch(typeUrl, subscribe.includes('*') || (subscribe.length === 0 && isWildcardType(typeUrl)));
+      for (const n of subscribe) if (n !== '*') watch.names.add(n);
+      // What the client says it already holds (after a reconnect) is not sent again unless it changed.
+      for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) if (watch.wants(name)) watch.held.set(name, { version });
+      conn.watches.set(typeUrl, watch);
+      this.sync(conn, watch, this.currentPush, { full: true, force: true });
+      return;
+    }
+    if (nonce) {
+      // In delta a nonce only ties an ACK or NACK to a response; subscription changes apply whatever it is.
+      if (nonce === watch.nonce) this.recordAnswer(conn, watch, nonce, undefined, req.error_detail);
+      else this.counters.staleNonces += 1;
+    }
+    if (subscribe.length === 0 && unsubscribe.length === 0) return;
+    for (const n of subscribe) {
+      if (n === '*') watch.wildcard = true;
+      else watch.names.add(n);
+    }
+    for (const n of unsubscribe) {
+      if (n === '*') watch.wildcard = false;
+      else watch.names.delete(n);
+    }
+    forgetUnwanted(watch);
+    this.sync(conn, watch, this.currentPush, { full: true, force: false });
+  }
+
+  // ---- generation and sending ---------------------------------------------
+
+  /**
+   * Generates one type for one proxy and sends what the proxy does not hold.
+   * Returns whether a response was written and whether the stream took it
+   * without asking to wait (write() backpressure).
+   */
+  private sync(conn: Connection, watch: Watch, push: P, mode: SyncMode): { sent: boolean; flowing: boolean } {
+    const proxy = conn.proxy;
+    const generator = this.generators.get(watch.typeUrl);
+    if (!proxy || !generator || conn.closed) return { sent: false, flowing: true };
+    const started = performance.now();
+    // SotW Listener and Cluster responses carry the whole set, so they are always generated whole.
+    const fullState = conn.protocol === 'sotw' && isWildcardType(watch.typeUrl);
+    const full = mode.full || fullState;
+    let names = watch.wildcard ? undefined : [...watch.names];
+    if (!full && names && mode.changedHosts) {
+      const changed = mode.changedHosts;
+      names = names.filter((n) => {
+        const host = clusterHost(n);
+        return host === undefined || changed.has(host);
+      });
+    }
+    if (names && names.length === 0 && !mode.force) return { sent: false, flowing: true };
+    let packed: PackedResource[];
+    try {
+      const resources = generator.generate(proxy, push, { ...(names ? { names } : {}), full, ...(mode.changedHosts && !full ? { changedHosts: mode.changedHosts } : {}) });
+      packed = resources.filter((r) => watch.wants(r.name)).map((r) => this.cache.pack(push.version, watch.typeUrl, r));
+    } catch (err) {
+      // The proxy keeps what it has rather than getting a partial or invalid set.
+      this.log.error({ connection: conn.id, proxy: proxy.id, typeUrl: watch.typeUrl, err: err instanceof Error ? err.message : String(err) }, 'failed to generate config; the proxy keeps its previous one');
+      return { sent: false, flowing: true };
+    }
+    // Which held names this generation speaks for: all of them, or only those asked for.
+    const scope = names ? new Set(names) : full ? undefined : new Set(packed.map((p) => p.name));
+    if (scope) for (const n of scope) watch.generated.delete(n);
+    else watch.generated.clear();
+    for (const p of packed) watch.generated.set(p.name, p.value);
+    const present = new Set(packed.map((p) => p.name));
+    const changed = packed.filter((p) => watch.held.get(p.name)?.version !== p.version);
+    const removed = [...watch.held.keys()].filter((n) => (!scope || scope.has(n)) && !present.has(n));
+    if (changed.length === 0 && removed.length === 0 && !mode.force) return { sent: false, flowing: true };
+    for (const p of changed) watch.held.set(p.name, { version: p.version });
+    for (const n of removed) watch.held.delete(n);
+    const nonce = this.newNonce();
+    let response: DiscoveryResponse | DeltaDiscoveryResponse;
+    if (conn.protocol === 'sotw') {
+      response = { version_info: push.version, resources: (fullState ? packed : changed).map((p) => p.any), type_url: watch.typeUrl, nonce, control_plane: { identifier: this.identifier } };
+    } else {
+      response = {
+        system_version_info: push.version,
+        resources: changed.map((p) => ({ name: p.name, version: p.version, resource: p.any })),
+        removed_resources: removed,
+        type_url: watch.typeUrl,
+        nonce,
+        control_plane: { identifier: this.identifier },
+      };
+    }
+    watch.nonce = nonce;
+    watch.sentVersion = push.version;
+    watch.lastPushAt = this.clock.now();
+    const sendStart = performance.now();
+    const flowing = conn.write(response);
+    const end = performance.now();
+    this.metrics.send((end - sendStart) / 1000);
+    this.metrics.push(watch.typeUrl, (end - started) / 1000);
+    this.counters.responses += 1;
+    this.log.debug({ connection: conn.id, proxy: proxy.id, typeUrl: watch.typeUrl, version: push.version, nonce, resources: changed.length, removed: removed.length }, 'sent a discovery response');
+    return { sent: true, flowing };
+  }
+
+  private newNonce(): string {
+    return (this.nextNonce++).toString(36);
+  }
+
+  // ---- pushes ---------------------------------------------------------------
+
+  private firePush(merged: MergedPush<P>, events: number, ageMs: number): void {
+    if (merged.push) this.currentPush = merged.push;
+    this.counters.pushes += 1;
+    this.metrics.debounce(ageMs / 1000);
+    this.log.info({ full: merged.full, events, version: this.currentPush.version, reasons: Object.fromEntries(merged.reasons), proxies: this.connections.size }, 'push');
+    const request: MergedPush<P> = { ...merged, push: this.currentPush };
+    for (const conn of this.connections.values()) if (conn.proxy) this.queue.enqueue(conn, request);
+  }
+
+  private async pushConnection(conn: Connection, merged: MergedPush<P>): Promise<void> {
+    if (conn.closed || !conn.proxy) return;
+    const push = merged.push ?? this.currentPush;
+    let flowing = true;
+    for (const typeUrl of pushOrder(conn.watches.keys())) {
+      // The fast path touches endpoints only.
+      if (!merged.full && typeUrl !== TypeUrl.ClusterLoadAssignment) continue;
+      const watch = conn.watches.get(typeUrl)!;
+      const result = this.sync(conn, watch, push, { full: merged.full, ...(merged.changedHosts ? { changedHosts: merged.changedHosts } : {}), force: false });
+      if (!result.flowing) flowing = false;
+    }
+    this.metrics.convergence((this.clock.now() - merged.since) / 1000);
+    // A proxy that reads slowly keeps this worker until it catches up; the others go on.
+    if (!flowing) await drained(conn);
+  }
+}
+
+function pushOrder(typeUrls: Iterable<string>): string[] {
+  const all = [...typeUrls];
+  const rank = (t: string) => {
+    const i = PUSH_ORDER.indexOf(t as (typeof PUSH_ORDER)[number]);
+    return i < 0 ? PUSH_ORDER.length : i;
+  };
+  return all.sort((a, b) => rank(a) - rank(b));
+}
+
+function resubscribe(watch: Watch, wildcard: boolean, names: ReadonlySet<string>): void {
+  watch.wildcard = wildcard;
+  watch.names.clear();
+  for (const n of names) watch.names.add(n);
+  forgetUnwanted(watch);
+}
+
+/** What a client no longer watches it forgets: no removal is sent, and a later subscription gets it again. */
+function forgetUnwanted(watch: Watch): void {
+  for (const name of [...watch.held.keys()]) if (!watch.wants(name)) watch.held.delete(name);
+  for (const name of [...watch.generated.keys()]) if (!watch.wants(name)) watch.generated.delete(name);
+}
+
+function drained(conn: Connection): Promise<void> {
+  const call = conn.call;
+  return new Promise((resolve) => {
+    const events = ['drain', 'close', 'error', 'cancelled', 'finish'] as const;
+    const done = () => {
+      for (const e of events) call.off(e, done);
+      resolve();
+    };
+    for (const e of events) call.once(e, done);
+  });
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
