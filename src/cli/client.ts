@@ -19,6 +19,8 @@ export interface ApplyResponse {
 export interface ErrorBody {
   code?: string;
   message?: string;
+  /** Pilot's /debug pages answer errors as {"error": "..."}. */
+  error?: string;
   results?: { object: ConfigObject; diagnostics: { severity: string; path: string; message: string }[] }[];
 }
 
@@ -92,7 +94,7 @@ export class ApiRequestError extends CliError {
   readonly body: ErrorBody;
   constructor(status: number, body: ErrorBody) {
     const exit = status === 404 ? ExitCode.NOT_FOUND : status === 409 ? ExitCode.CONFLICT : status === 422 ? ExitCode.INVALID : ExitCode.FAILURE;
-    super(exit, body.message ?? `request failed with HTTP ${status}`);
+    super(exit, body.message ?? body.error ?? `request failed with HTTP ${status}`);
     this.status = status;
     this.body = body;
   }

@@ -91,6 +91,16 @@ describe('mesh without a control plane', () => {
     assert.equal(r.stderr, 'error: invalid MeshConfig: outboundTrafficPolicy.mode: invalid value string "SOMETIMES"; allowed: "REGISTRY_ONLY", "ALLOW_ANY" [MESH_ERR_API_INVALID]\n');
   });
 
+  test('bootstrap grpc writes the node identity Istio\'s gRPC bootstrap uses', async () => {
+    const r = await runMesh(['bootstrap', 'grpc', '--name', 'ratings-v1', '-n', 'bookinfo', '--ip', '127.0.0.2', '--xds-address', '127.0.0.1:15010', '--label', 'app=ratings']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      xds_servers: [{ server_uri: '127.0.0.1:15010', channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+      node: { id: 'sidecar~127.0.0.2~ratings-v1.bookinfo~bookinfo.svc.cluster.local', metadata: { GENERATOR: 'grpc', NAMESPACE: 'bookinfo', INSTANCE_IPS: '127.0.0.2', LABELS: { app: 'ratings' } }, locality: {} },
+    });
+    assert.equal((await runMesh(['bootstrap', 'grpc'])).code, 2);
+  });
+
   test('apply with no control plane reachable exits 3 and says how to start one', async () => {
     const r = await runMesh(['apply', '-f', '-', '--server', 'http://127.0.0.1:1'], { input: REVIEWS_V1ALPHA3 });
     assert.equal(r.code, 3);
@@ -169,6 +179,15 @@ describe('mesh against a running control plane', () => {
     const r = await runMesh(['get', 'frobs'], { env });
     assert.equal(r.code, 4);
     assert.match(r.stderr, /unknown kind "frobs"; known kinds: .*virtualservices/);
+  });
+
+  test('proxy-status with no proxy connected says so; proxy-config of an unknown proxy is not found', async () => {
+    const r = await runMesh(['proxy-status'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, 'No proxies are connected.\n');
+    const c = await runMesh(['proxy-config', 'cluster', 'nobody.default'], { env });
+    assert.equal(c.code, 4);
+    assert.match(c.stderr, /no connected proxy nobody\.default/);
   });
 
   test('/ready and /metrics answer on the monitoring port', async () => {

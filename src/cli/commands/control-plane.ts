@@ -16,7 +16,7 @@ function port(value: string | undefined, flag: string, fallback: number): number
 
 export const controlPlaneCommand: Command = {
   name: 'control-plane',
-  summary: 'Run the control plane (config store, config API, Galley distribution)',
+  summary: 'Run the control plane (Galley config store and API, Pilot xDS)',
   help: `Usage: mesh control-plane [--data-dir DIR | --config-dir DIR] [--mesh-config FILE] [--listen-address ADDR]
                           [--api-port 15080] [--monitoring-port 15014] [--galley-port 9901] [--xds-port 15010]
 
