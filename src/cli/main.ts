@@ -7,6 +7,7 @@ import type { CliIo, Command } from './command.ts';
 import { analyzeCommand } from './commands/analyze.ts';
 import { bootstrapCommand } from './commands/bootstrap.ts';
 import { proxyConfigCommand } from './commands/proxy-config.ts';
+import { proxyCommand } from './commands/proxy.ts';
 import { proxyStatusCommand } from './commands/proxy-status.ts';
 import { applyCommand } from './commands/apply.ts';
 import { controlPlaneCommand } from './commands/control-plane.ts';
@@ -15,7 +16,7 @@ import { getCommand } from './commands/get.ts';
 import { validateCommand } from './commands/validate.ts';
 import { CliError, ExitCode } from './exit-codes.ts';
 
-const COMMANDS: readonly Command[] = [validateCommand, applyCommand, getCommand, deleteCommand, analyzeCommand, controlPlaneCommand, proxyStatusCommand, proxyConfigCommand, bootstrapCommand];
+const COMMANDS: readonly Command[] = [validateCommand, applyCommand, getCommand, deleteCommand, analyzeCommand, controlPlaneCommand, proxyCommand, proxyStatusCommand, proxyConfigCommand, bootstrapCommand];
 
 const processIo: CliIo = {
   out: (text) => process.stdout.write(text),

@@ -12,6 +12,9 @@ import type { AnyMessage, ProtoType, XdsProtos } from '../../xds/index.ts';
 import { configError } from '../errors.ts';
 
 type Obj = Record<string, unknown>;
+
+// keepCase is a proto-loader option; the loaded root already has snake_case names.
+const JSON_OPTIONS = { longs: String, enums: String, bytes: String, json: true };
 type Field = ProtoType['fields'][string];
 
 const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue'].map((n) => `.google.protobuf.${n}`));
@@ -133,7 +136,7 @@ export function decodeAny<T = Obj>(any: AnyMessage, path: string, protos: XdsPro
  */
 export function renderJson(typeUrl: string, decoded: unknown, protos: XdsProtos = loadXdsProtos()): Obj {
   const type = protos.lookupType(typeUrl);
-  const json = type.toObject(type.fromObject(decoded as Obj), { keepCase: true, longs: String, enums: String, bytes: String, json: true }) as Obj;
+  const json = type.toObject(type.fromObject(decoded as Obj), JSON_OPTIONS) as Obj;
   return expand(type, json, protos) as Obj;
 }
 
@@ -155,7 +158,7 @@ function expand(type: ProtoType, json: unknown, protos: XdsProtos): unknown {
     if (!a.type_url) return json;
     try {
       const inner = protos.lookupType(a.type_url);
-      const obj = inner.toObject(inner.decode(Buffer.from(a.value ?? '', 'base64')), { keepCase: true, longs: String, enums: String, bytes: String, json: true });
+      const obj = inner.toObject(inner.decode(Buffer.from(a.value ?? '', 'base64')), JSON_OPTIONS);
       return { '@type': a.type_url, ...(expand(inner, obj, protos) as Obj) };
     } catch {
       return json;

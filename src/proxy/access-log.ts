@@ -1,0 +1,35 @@
+// Access logs in Envoy's default text format, with response flags:
+// [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%"
+// %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%
+// %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%"
+// "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"
+// Loggers write to buffered streams: the hot path never waits on the disk.
+
+
+export interface AccessLogEntry {
+  readonly startTime: number;
+  readonly method: string;
+  readonly path: string;
+  readonly protocol: string;
+  readonly status: number;
+  readonly flags: string;
+  readonly bytesReceived: number;
+  readonly bytesSent: number;
+  readonly durationMs: number;
+  readonly upstreamServiceTime: string | undefined;
+  readonly forwardedFor: string | undefined;
+  readonly userAgent: string | undefined;
+  readonly requestId: string | undefined;
+  readonly authority: string | undefined;
+  readonly upstreamHost: string | undefined;
+}
+
+export interface AccessLogger {
+  log(entry: AccessLogEntry): void;
+}
+
+const d = (v: string | undefined): string => (v === undefined || v === '' ? '-' : v);
+
+export function formatDefault(e: AccessLogEntry): string {
+  return `[${new Date(e.startTime).toISOString()}] "${e.method} ${e.path} ${e.protocol}" ${e.status} ${e.flags || '-'} ${e.bytesReceived} ${e.bytesSent} ${e.durationMs} ${d(e.upstreamServiceTime)} "${d(e.forwardedFor)}" "${d(e.userAgent)}" "${d(e.requestId)}" "${d(e.authority)}" "${d(e.upstreamHost)}"\n`;
+}

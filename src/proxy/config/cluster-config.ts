@@ -1,0 +1,117 @@
+// Cluster and ClusterLoadAssignment -> readonly domain objects. Defaults are
+// Envoy's: connect_timeout 5s, ROUND_ROBIN, circuit breaker thresholds 1024
+// connections / 1024 pending / 1024 requests / 3 retries, dns refresh 5s.
+
+import { configError } from '../errors.ts';
+import { durationMs, wrapped } from './values.ts';
+
+export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM';
+
+export interface CircuitBreakers {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+}
+
+export type HealthStatus = 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'TIMEOUT' | 'DEGRADED' | 'UNKNOWN';
+
+export interface EndpointConfig {
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly health: HealthStatus;
+  readonly priority: number;
+  readonly locality: string;
+}
+
+export interface LoadAssignment {
+  readonly clusterName: string;
+  readonly endpoints: readonly EndpointConfig[];
+}
+
+export interface ClusterConfig {
+  readonly name: string;
+  readonly type: DiscoveryType;
+  readonly connectTimeoutMs: number;
+  readonly lbPolicy: LbPolicy;
+  /** The EDS resource name (eds_cluster_config.service_name, or the cluster name). */
+  readonly edsServiceName: string | undefined;
+  readonly loadAssignment: LoadAssignment | undefined;
+  readonly circuitBreakers: CircuitBreakers;
+  readonly dnsRefreshMs: number;
+  /** Envoy's dns_lookup_family: AUTO (v6 if any, else v4), V4_ONLY, V6_ONLY, V4_PREFERRED, ALL. */
+  readonly dnsLookupFamily: 'AUTO' | 'V4_ONLY' | 'V6_ONLY' | 'V4_PREFERRED' | 'ALL';
+  readonly maxRequestsPerConnection: number | undefined;
+  /** The decoded resource as received, for /config_dump. */
+  readonly raw: unknown;
+}
+
+type D = Record<string, any>;
+
+const HEALTH = new Set(['HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED', 'UNKNOWN']);
+
+/** Decodes a ClusterLoadAssignment (EDS resource or a cluster's load_assignment). */
+export function decodeLoadAssignment(cla: D, path: string): LoadAssignment {
+  const endpoints: EndpointConfig[] = [];
+  (cla.endpoints ?? []).forEach((l: D, i: number) => {
+    const lp = `${path}.endpoints[${i}]`;
+    const locality = l.locality ? [l.locality.region, l.locality.zone, l.locality.sub_zone].filter(Boolean).join('/') : '';
+    (l.lb_endpoints ?? []).forEach((e: D, j: number) => {
+      const ep = `${lp}.lb_endpoints[${j}]`;
+      const sa = e.endpoint?.address?.socket_address;
+      if (!sa) throw configError(`${ep}.endpoint.address`, 'a socket_address is required');
+      if (!sa.address) throw configError(`${ep}.endpoint.address.socket_address.address`, 'must not be empty');
+      if (!(sa.port_value > 0 && sa.port_value <= 65535)) throw configError(`${ep}.endpoint.address.socket_address.port_value`, `invalid port ${sa.port_value}`);
+      const weight = wrapped(e.load_balancing_weight, 1);
+      if (weight < 1) throw configError(`${ep}.load_balancing_weight`, 'must be at least 1');
+      endpoints.push({
+        address: sa.address,
+        port: sa.port_value,
+        weight,
+        health: HEALTH.has(e.health_status) ? e.health_status : 'UNKNOWN',
+        priority: l.priority ?? 0,
+        locality,
+      });
+    });
+  });
+  return { clusterName: cla.cluster_name ?? '', endpoints };
+}
+
+const TYPES = new Set(['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS']);
+const LB = new Set(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM']);
+
+export function decodeCluster(c: D, where = 'Cluster'): ClusterConfig {
+  const path = `${where} "${c.name ?? ''}"`;
+  if (!c.name) throw configError(`${where}.name`, 'must not be empty');
+  if (c.cluster_discovery_type === 'cluster_type') throw configError(`${path}.cluster_type`, `custom cluster type ${c.cluster_type?.name ?? ''} is not supported`);
+  const type = c.type as DiscoveryType;
+  if (!TYPES.has(type)) throw configError(`${path}.type`, `discovery type ${c.type} is not supported (STATIC, STRICT_DNS, LOGICAL_DNS, EDS)`);
+  if (!LB.has(c.lb_policy)) throw configError(`${path}.lb_policy`, `lb_policy ${c.lb_policy} is not supported (ROUND_ROBIN, LEAST_REQUEST, RANDOM)`);
+  const loadAssignment = c.load_assignment ? decodeLoadAssignment(c.load_assignment, `${path}.load_assignment`) : undefined;
+  if (type !== 'EDS' && !loadAssignment) throw configError(`${path}.load_assignment`, `required for a ${type} cluster`);
+  if (type === 'LOGICAL_DNS' && loadAssignment && loadAssignment.endpoints.length !== 1) throw configError(`${path}.load_assignment`, 'a LOGICAL_DNS cluster needs exactly one endpoint');
+  if (type === 'EDS' && c.eds_cluster_config === null) throw configError(`${path}.eds_cluster_config`, 'required for an EDS cluster');
+  const t = (c.circuit_breakers?.thresholds ?? []).find((x: D) => x.priority === 'DEFAULT');
+  const connectTimeoutMs = durationMs(c.connect_timeout, 5000);
+  if (connectTimeoutMs <= 0) throw configError(`${path}.connect_timeout`, 'must be positive');
+  return {
+    name: c.name,
+    type,
+    connectTimeoutMs,
+    lbPolicy: c.lb_policy,
+    edsServiceName: type === 'EDS' ? c.eds_cluster_config.service_name || c.name : undefined,
+    loadAssignment,
+    circuitBreakers: {
+      maxConnections: wrapped(t?.max_connections, 1024),
+      maxPendingRequests: wrapped(t?.max_pending_requests, 1024),
+      maxRequests: wrapped(t?.max_requests, 1024),
+      maxRetries: wrapped(t?.max_retries, 3),
+    },
+    dnsRefreshMs: durationMs(c.dns_refresh_rate, 5000),
+    dnsLookupFamily: c.dns_lookup_family ?? 'AUTO',
+    maxRequestsPerConnection: c.max_requests_per_connection ? c.max_requests_per_connection.value : undefined,
+    raw: c,
+  };
+}

@@ -1,0 +1,42 @@
+// The per-stream side of HTTP filters: what a filter sees of a request and
+// what it may do. Filters run in order on the request headers; one that
+// returns 'stop' resumes the chain later with stream.continueDecoding().
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Route, RouteTable, VirtualHost } from '../../config/route-config.ts';
+
+export type FilterStatus = 'continue' | 'stop';
+
+export interface HttpFilter {
+  decodeHeaders(stream: HttpStream): FilterStatus;
+  /** The stream ended (response done or reset): release timers. */
+  onDestroy?(): void;
+}
+
+/** One request/response exchange in the HTTP connection manager. */
+export interface HttpStream {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** Request path without the query string, and the query without '?'. */
+  readonly path: string;
+  readonly query: string;
+  readonly host: string;
+  readonly routeTable: RouteTable;
+  readonly virtualHost: VirtualHost;
+  readonly route: Route;
+  /** performance.now() at the start of the request. */
+  readonly startTime: number;
+  /** Upstream host address:port, for the access log. */
+  upstreamHost: string;
+  /** Request body bytes read and response body bytes sent, for the access log. */
+  bytesReceived: number;
+  bytesSent: number;
+  /** Envoy response flags so far (UH, UF, UO, UT, NR, DI, FI, ...). */
+  addResponseFlag(flag: string): void;
+  /** Resumes the filter chain after a filter returned 'stop'. */
+  continueDecoding(): void;
+  /** Answers locally (no upstream), e.g. 503 "no healthy upstream". */
+  sendLocalReply(status: number, body: string, flag?: string): void;
+  /** True once the downstream went away or a reply was sent. */
+  readonly ended: boolean;
+}

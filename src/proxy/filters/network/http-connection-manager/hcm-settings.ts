@@ -1,0 +1,76 @@
+// HttpConnectionManager config -> immutable settings. Envoy's defaults:
+// max_request_headers_kb 60, idle_timeout 1h, drain_timeout 5s, request IDs on,
+// server name "envoy". The filter chain must end in a terminal filter (router).
+
+import { configError } from '../../../errors.ts';
+import { decodeAny } from '../../../config/proto-json.ts';
+import type { RouteTable } from '../../../config/route-config.ts';
+import { decodeRouteConfiguration } from '../../../config/route-config.ts';
+import { durationMs, wrapped } from '../../../config/values.ts';
+import type { AccessLogger } from '../../../access-log.ts';
+import type { FactoryContext, HttpFilterFactory } from '../../../registry.ts';
+
+export interface HcmSettings {
+  readonly statPrefix: string;
+  /** Inline route table, or the RDS name to look up per request. */
+  readonly routeTable: RouteTable | undefined;
+  readonly rdsName: string | undefined;
+  readonly filters: readonly HttpFilterFactory[];
+  readonly maxRequestHeadersKb: number;
+  readonly idleTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+  readonly generateRequestId: boolean;
+  readonly useRemoteAddress: boolean;
+  readonly serverName: string;
+  readonly stripAnyHostPort: boolean;
+  readonly accessLoggers: readonly AccessLogger[];
+}
+
+type D = Record<string, any>;
+
+export function decodeHcmSettings(c: D, ctx: FactoryContext, path: string): HcmSettings {
+  if (!c.stat_prefix) throw configError(`${path}.stat_prefix`, 'must not be empty');
+  if (c.codec_type !== 'AUTO' && c.codec_type !== 'HTTP1') throw configError(`${path}.codec_type`, `${c.codec_type} is not supported (AUTO or HTTP1)`);
+  let routeTable: RouteTable | undefined;
+  let rdsName: string | undefined;
+  if (c.route_specifier === 'route_config') routeTable = decodeRouteConfiguration(c.route_config, `${path}.route_config`, (t, cfg, p) => ctx.registry.validatePerRoute(t, cfg, p));
+  else if (c.route_specifier === 'rds') {
+    rdsName = c.rds.route_config_name;
+    if (!rdsName) throw configError(`${path}.rds.route_config_name`, 'must not be empty');
+  } else throw configError(path, `route_config or rds is required${c.route_specifier ? ` (${c.route_specifier} is not supported)` : ''}`);
+  const filterContext: FactoryContext = { ...ctx, statPrefix: c.stat_prefix };
+  const filters: HttpFilterFactory[] = [];
+  (c.http_filters ?? []).forEach((f: D, i: number) => {
+    const p = `${path}.http_filters[${i}]`;
+    if (f.disabled) return;
+    if (!f.typed_config) throw configError(`${p}.typed_config`, `filter "${f.name}" needs a typed_config`);
+    if (f.is_optional && !ctx.registry.has(f.typed_config.type_url)) return;
+    const ext = ctx.registry.get('http', f.typed_config.type_url, p);
+    filters.push(ext.create(decodeAny(f.typed_config, `${p}.typed_config`), filterContext, `${p}.typed_config`, f.name));
+  });
+  const last = filters[filters.length - 1];
+  if (!last || !last.terminal) throw configError(`${path}.http_filters`, 'the last HTTP filter must be a terminal filter (envoy.filters.http.router)');
+  const terminalAt = filters.findIndex((f) => f.terminal);
+  if (terminalAt !== filters.length - 1) throw configError(`${path}.http_filters[${terminalAt}]`, `terminal filter "${filters[terminalAt].name}" must be the last one`);
+  const kb = wrapped(c.max_request_headers_kb, 60);
+  if (kb < 1 || kb > 8192) throw configError(`${path}.max_request_headers_kb`, `${kb} is not in [1, 8192]`);
+  const accessLoggers = (c.access_log ?? []).map((a: D, i: number) => {
+    const p = `${path}.access_log[${i}]`;
+    if (!a.typed_config) throw configError(`${p}.typed_config`, 'required');
+    return ctx.registry.get('access_log', a.typed_config.type_url, p).create(decodeAny(a.typed_config, `${p}.typed_config`), ctx, `${p}.typed_config`, a.name).logger;
+  });
+  return {
+    statPrefix: c.stat_prefix,
+    routeTable,
+    rdsName,
+    filters,
+    maxRequestHeadersKb: kb,
+    idleTimeoutMs: durationMs(c.common_http_protocol_options?.idle_timeout, 3_600_000),
+    drainTimeoutMs: durationMs(c.drain_timeout, 5000),
+    generateRequestId: wrapped(c.generate_request_id, true),
+    useRemoteAddress: wrapped(c.use_remote_address, false),
+    serverName: c.server_name || 'envoy',
+    stripAnyHostPort: c.strip_any_host_port === true,
+    accessLoggers,
+  };
+}

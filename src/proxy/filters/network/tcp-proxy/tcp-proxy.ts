@@ -1,0 +1,130 @@
+// The TCP proxy (envoy.filters.network.tcp_proxy): picks a cluster (or a
+// weighted one) and a host per connection and pipes bytes both ways, with
+// backpressure from pipe(). No healthy host or a failed connect closes the
+// downstream connection, as Envoy does.
+
+import { createConnection } from 'node:net';
+import type { Socket } from 'node:net';
+import { TypeUrl } from '../../../../xds/index.ts';
+import { configError } from '../../../errors.ts';
+import type { FactoryContext, NetworkFilterExtension, NetworkFilterFactory } from '../../../registry.ts';
+import type { Counter, Gauge } from '../../../stats.ts';
+import { durationMs } from '../../../config/values.ts';
+
+type D = Record<string, any>;
+
+export interface TcpProxySettings {
+  readonly statPrefix: string;
+  readonly clusters: ReadonlyArray<{ readonly name: string; readonly weight: number }>;
+  readonly totalWeight: number;
+  readonly idleTimeoutMs: number;
+}
+
+export class TcpProxy implements NetworkFilterFactory {
+  readonly settings: TcpProxySettings;
+  private readonly context: FactoryContext;
+  private readonly sockets = new Set<Socket>();
+  private readonly stats: { downstream_cx_total: Counter; downstream_cx_no_route: Counter; upstream_flush_active: Gauge; downstream_cx_tx_bytes_total: Counter; downstream_cx_rx_bytes_total: Counter };
+  readonly rdsNames: readonly string[] = [];
+
+  constructor(settings: TcpProxySettings, context: FactoryContext) {
+    this.settings = settings;
+    this.context = context;
+    const p = context.stats.scope('tcp', settings.statPrefix);
+    this.stats = {
+      downstream_cx_total: context.stats.counter(`${p}downstream_cx_total`),
+      downstream_cx_no_route: context.stats.counter(`${p}downstream_cx_no_route`),
+      upstream_flush_active: context.stats.gauge(`${p}upstream_flush_active`),
+      downstream_cx_tx_bytes_total: context.stats.counter(`${p}downstream_cx_tx_bytes_total`),
+      downstream_cx_rx_bytes_total: context.stats.counter(`${p}downstream_cx_rx_bytes_total`),
+    };
+  }
+
+  get activeConnections(): number {
+    return this.sockets.size;
+  }
+
+  onConnection(down: Socket): void {
+    this.stats.downstream_cx_total.value++;
+    const cluster = this.context.clusters.get(this.pickCluster());
+    const host = cluster?.pickHost();
+    if (!cluster || !host) {
+      if (!cluster) this.stats.downstream_cx_no_route.value++;
+      else cluster.stats.upstream_cx_none_healthy.value++;
+      down.destroy();
+      return;
+    }
+    this.sockets.add(down);
+    const cs = cluster.stats;
+    cs.upstream_cx_total.value++;
+    cs.upstream_cx_active.value++;
+    host.activeRequests++;
+    const up = createConnection({ host: host.address, port: host.port, allowHalfOpen: true });
+    up.setNoDelay(true);
+    down.setNoDelay(true);
+    let connected = false;
+    const connectTimer = setTimeout(() => {
+      cs.upstream_cx_connect_timeout.value++;
+      up.destroy();
+    }, cluster.config.connectTimeoutMs);
+    up.once('connect', () => {
+      connected = true;
+      clearTimeout(connectTimer);
+    });
+    if (this.settings.idleTimeoutMs > 0) down.setTimeout(this.settings.idleTimeoutMs, () => down.destroy());
+    // Half-closes travel through pipe(); an error or reset on one side resets the other.
+    up.on('error', () => {
+      if (!connected) cs.upstream_cx_connect_fail.value++;
+      down.destroy();
+    });
+    down.on('error', () => up.destroy());
+    up.once('close', () => {
+      clearTimeout(connectTimer);
+      cs.upstream_cx_active.value--;
+      host.activeRequests--;
+      if (!down.writableEnded) down.destroy();
+    });
+    down.once('close', () => {
+      this.stats.downstream_cx_rx_bytes_total.value += down.bytesRead;
+      this.stats.downstream_cx_tx_bytes_total.value += down.bytesWritten;
+      this.sockets.delete(down);
+      if (!up.writableEnded) up.destroy();
+    });
+    down.pipe(up);
+    up.pipe(down);
+  }
+
+  private pickCluster(): string {
+    const list = this.settings.clusters;
+    if (list.length === 1) return list[0].name;
+    let r = Math.random() * this.settings.totalWeight;
+    for (const c of list) if ((r -= c.weight) < 0) return c.name;
+    return list[list.length - 1].name;
+  }
+
+  drain(): void {
+    // TCP has no way to ask for a close; connections end on their own or at close().
+  }
+
+  close(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+}
+
+export const tcpProxyExtension: NetworkFilterExtension = {
+  typeUrl: TypeUrl.TcpProxy,
+  category: 'network',
+  create(c: D, context, path) {
+    if (!c.stat_prefix) throw configError(`${path}.stat_prefix`, 'must not be empty');
+    let clusters: Array<{ name: string; weight: number }>;
+    if (c.cluster_specifier === 'cluster') {
+      if (!c.cluster) throw configError(`${path}.cluster`, 'must not be empty');
+      clusters = [{ name: c.cluster, weight: 1 }];
+    } else if (c.cluster_specifier === 'weighted_clusters') {
+      clusters = (c.weighted_clusters.clusters ?? []).map((w: D) => ({ name: w.name, weight: w.weight }));
+      if (clusters.length === 0) throw configError(`${path}.weighted_clusters.clusters`, 'must not be empty');
+    } else throw configError(path, 'cluster or weighted_clusters is required');
+    const totalWeight = clusters.reduce((s, x) => s + x.weight, 0);
+    return new TcpProxy({ statPrefix: c.stat_prefix, clusters, totalWeight, idleTimeoutMs: durationMs(c.idle_timeout, 3_600_000) }, context);
+  },
+};

@@ -1,0 +1,228 @@
+// A live upstream cluster: its hosts (static, EDS-fed or DNS-resolved), the
+// load balancer over the best priority with routable hosts, the HTTP/1.1
+// keep-alive connection pool, circuit breaker counters and Envoy's
+// `cluster.<name>.*` stats. A new Cluster resource builds a new instance;
+// the old one drains (see ClusterManager).
+
+import { Agent } from 'node:http';
+import type { ClientRequestArgs } from 'node:http';
+import { lookup } from 'node:dns';
+import type { LookupAddress } from 'node:dns';
+import { createConnection } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ClusterConfig, EndpointConfig, LoadAssignment } from '../config/cluster-config.ts';
+import type { Counter, Gauge, StatsStore } from '../stats.ts';
+import { Host } from './host.ts';
+import type { LoadBalancer } from './load-balancer.ts';
+import { createLoadBalancer } from './load-balancer.ts';
+
+export interface ClusterStats {
+  readonly upstream_rq_total: Counter;
+  readonly upstream_rq_active: Gauge;
+  readonly upstream_rq_pending_active: Gauge;
+  readonly upstream_rq_pending_total: Counter;
+  readonly upstream_rq_pending_overflow: Counter;
+  readonly upstream_rq_timeout: Counter;
+  readonly upstream_cx_total: Counter;
+  readonly upstream_cx_active: Gauge;
+  readonly upstream_cx_connect_fail: Counter;
+  readonly upstream_cx_connect_timeout: Counter;
+  readonly upstream_cx_overflow: Counter;
+  readonly upstream_cx_none_healthy: Counter;
+  readonly membership_total: Gauge;
+  readonly membership_healthy: Gauge;
+  readonly update_success: Counter;
+}
+
+const STAT_NAMES: ReadonlyArray<keyof ClusterStats> = [
+  'upstream_rq_total', 'upstream_rq_active', 'upstream_rq_pending_active', 'upstream_rq_pending_total', 'upstream_rq_pending_overflow', 'upstream_rq_timeout',
+  'upstream_cx_total', 'upstream_cx_active', 'upstream_cx_connect_fail', 'upstream_cx_connect_timeout', 'upstream_cx_overflow', 'upstream_cx_none_healthy',
+  'membership_total', 'membership_healthy', 'update_success',
+];
+const GAUGES = new Set(['upstream_rq_active', 'upstream_rq_pending_active', 'upstream_cx_active', 'membership_total', 'membership_healthy']);
+
+/** Marks a socket error raised because connect_timeout passed. */
+export const CONNECT_TIMEOUT = 'MESH_UPSTREAM_CONNECT_TIMEOUT';
+
+function byFamily(addrs: LookupAddress[], family: ClusterConfig['dnsLookupFamily']): LookupAddress[] {
+  const v4 = addrs.filter((a) => a.family === 4);
+  const v6 = addrs.filter((a) => a.family === 6);
+  switch (family) {
+    case 'V4_ONLY':
+      return v4;
+    case 'V6_ONLY':
+      return v6;
+    case 'V4_PREFERRED':
+      return v4.length ? v4 : v6;
+    case 'ALL':
+      return addrs;
+    default:
+      return v6.length ? v6 : v4;
+  }
+}
+
+export class Cluster {
+  readonly config: ClusterConfig;
+  readonly name: string;
+  readonly stats: ClusterStats;
+  readonly agent: Agent;
+  private readonly store: StatsStore;
+  private readonly statPrefix: string;
+  private hosts: Host[] = [];
+  private lb: LoadBalancer = createLoadBalancer('ROUND_ROBIN', []);
+  private readonly responseCounters = new Map<number, Counter>();
+  private dnsTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Resolves once the cluster has its first host set (Envoy's warming). */
+  readonly initialized: Promise<void>;
+  private markInitialized!: () => void;
+
+  constructor(config: ClusterConfig, store: StatsStore) {
+    this.config = config;
+    this.name = config.name;
+    this.store = store;
+    this.statPrefix = store.scope('cluster', config.name);
+    const stats: Record<string, Counter | Gauge> = {};
+    for (const n of STAT_NAMES) stats[n] = GAUGES.has(n) ? store.gauge(this.statPrefix + n) : store.counter(this.statPrefix + n);
+    this.stats = stats as unknown as ClusterStats;
+    this.initialized = new Promise((r) => (this.markInitialized = r));
+    this.agent = this.createAgent();
+    if (config.type === 'STATIC') this.setEndpoints(config.loadAssignment!.endpoints);
+    else if (config.type === 'STRICT_DNS' || config.type === 'LOGICAL_DNS') this.resolveDns();
+    else if (config.loadAssignment) this.setEndpoints(config.loadAssignment.endpoints);
+  }
+
+  /** Counter for `upstream_rq_<code>` and `upstream_rq_<N>xx`; fetched once per code. */
+  countResponse(status: number): void {
+    let c = this.responseCounters.get(status);
+    if (!c) {
+      c = this.store.counter(`${this.statPrefix}upstream_rq_${status}`);
+      this.responseCounters.set(status, c);
+      this.responseCounters.set(-Math.floor(status / 100), this.store.counter(`${this.statPrefix}upstream_rq_${Math.floor(status / 100)}xx`));
+    }
+    c.value++;
+    this.responseCounters.get(-Math.floor(status / 100))!.value++;
+  }
+
+  get hostList(): readonly Host[] {
+    return this.hosts;
+  }
+
+  pickHost(): Host | undefined {
+    return this.lb.pick();
+  }
+
+  /** Whether a new request would exceed max_requests (503 UO). */
+  requestOverflow(): boolean {
+    return this.stats.upstream_rq_active.value >= this.config.circuitBreakers.maxRequests;
+  }
+
+  /**
+   * Whether a new request would wait for a connection beyond
+   * max_pending_requests: all connections are busy and no new one may open.
+   */
+  pendingOverflow(): boolean {
+    const cx = this.stats.upstream_cx_active.value;
+    const busy = this.stats.upstream_rq_active.value >= cx;
+    if (!busy || cx < this.config.circuitBreakers.maxConnections) return false;
+    return this.stats.upstream_rq_pending_active.value >= this.config.circuitBreakers.maxPendingRequests;
+  }
+
+  /** Applies an EDS ClusterLoadAssignment. */
+  applyLoadAssignment(la: LoadAssignment): void {
+    this.stats.update_success.value++;
+    this.setEndpoints(la.endpoints);
+  }
+
+  setEndpoints(endpoints: readonly EndpointConfig[]): void {
+    const old = new Map(this.hosts.map((h) => [h.key, h]));
+    this.hosts = endpoints.map((e) => {
+      const h = old.get(`${e.address}:${e.port}`) ?? new Host(e.address, e.port);
+      h.weight = e.weight;
+      h.priority = e.priority;
+      h.health = e.health;
+      h.locality = e.locality;
+      return h;
+    });
+    // Envoy routes to the highest priority (lowest number) that has routable hosts.
+    const routable = this.hosts.filter((h) => h.routable);
+    const best = routable.reduce((p, h) => Math.min(p, h.priority), Infinity);
+    this.lb = createLoadBalancer(this.config.lbPolicy, routable.filter((h) => h.priority === best));
+    this.stats.membership_total.value = this.hosts.length;
+    this.stats.membership_healthy.value = routable.length;
+    this.markInitialized();
+  }
+
+  private resolveDns(): void {
+    if (this.closed) return;
+    const eps = this.config.loadAssignment!.endpoints;
+    const logical = this.config.type === 'LOGICAL_DNS';
+    let left = eps.length;
+    const found: EndpointConfig[][] = eps.map(() => []);
+    const done = (): void => {
+      if (--left > 0 || this.closed) return;
+      this.setEndpoints(found.flat());
+      this.dnsTimer = setTimeout(() => this.resolveDns(), this.config.dnsRefreshMs);
+      this.dnsTimer.unref();
+    };
+    eps.forEach((e, i) => {
+      lookup(e.address, { all: true }, (err, addrs) => {
+        // A failed resolution keeps the previous hosts of that endpoint, as Envoy does.
+        if (err || addrs.length === 0) found[i] = this.hosts.filter((h) => h.port === e.port).map((h) => ({ ...e, address: h.address }));
+        else {
+          const picked = byFamily(addrs, this.config.dnsLookupFamily);
+          found[i] = (logical ? picked.slice(0, 1) : picked).map((a) => ({ ...e, address: a.address }));
+        }
+        done();
+      });
+    });
+  }
+
+  private createAgent(): Agent {
+    const agent = new Agent({ keepAlive: true, scheduling: 'lifo', maxSockets: this.config.circuitBreakers.maxConnections, maxTotalSockets: this.config.circuitBreakers.maxConnections });
+    const timeoutMs = this.config.connectTimeoutMs;
+    agent.createConnection = (options: ClientRequestArgs): Duplex => {
+      const socket = createConnection({ host: options.host ?? undefined, port: Number(options.port) });
+      socket.setNoDelay(true);
+      const stats = this.stats;
+      stats.upstream_cx_total.value++;
+      stats.upstream_cx_active.value++;
+      const timer = setTimeout(() => {
+        stats.upstream_cx_connect_timeout.value++;
+        const err = new Error(`connect timeout after ${timeoutMs}ms`) as NodeJS.ErrnoException;
+        err.code = CONNECT_TIMEOUT;
+        socket.destroy(err);
+      }, timeoutMs);
+      let connected = false;
+      socket.once('connect', () => {
+        connected = true;
+        clearTimeout(timer);
+      });
+      socket.once('close', () => {
+        clearTimeout(timer);
+        stats.upstream_cx_active.value--;
+      });
+      socket.once('error', () => {
+        if (!connected) stats.upstream_cx_connect_fail.value++;
+      });
+      return socket;
+    };
+    return agent;
+  }
+
+  /** Stops DNS refresh and closes pooled connections; requests in flight finish. */
+  close(): void {
+    this.closed = true;
+    if (this.dnsTimer) clearTimeout(this.dnsTimer);
+    this.markInitialized();
+    this.drainAgent();
+  }
+
+  private drainAgent(): void {
+    // Idle sockets go now; busy ones when their response ends (destroy() would cut them).
+    for (const list of Object.values(this.agent.freeSockets)) for (const s of list ?? []) s.destroy();
+    const busy = Object.values(this.agent.sockets).reduce((n, l) => n + (l?.length ?? 0), 0);
+    if (busy > 0) setTimeout(() => this.drainAgent(), 200).unref();
+    else this.agent.destroy();
+  }
+}
