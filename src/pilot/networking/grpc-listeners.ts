@@ -22,12 +22,27 @@ export function grpcTargets(push: PushContext, proxy: ProxyNode, names: readonly
   for (const name of names) {
     const colon = name.lastIndexOf(':');
     if (colon <= 0) continue;
-    const host = push.resolve(name.slice(0, colon), proxy.namespace);
+    const host = grpcTargetHost(name.slice(0, colon), proxy.namespace, push.domainSuffix);
     const port = Number(name.slice(colon + 1));
     const service = byHost.get(host);
     if (service && service.ports.some((p) => p.port === port)) out.push({ service, port, name });
   }
   return out;
+}
+
+/**
+ * The service hostname a dialled host names, as Istio's grpcgen expands it
+ * (tryFindFQDN): `reviews`, and also `reviews.NS` and `reviews.NS.svc` when
+ * NS is the client's own namespace. Config host resolution (`resolveHost`)
+ * takes any dotted name as a full name, which left `xds:///reviews.default:9080`
+ * unresolved: the client waited for a listener Pilot never sent.
+ */
+export function grpcTargetHost(host: string, namespace: string, domainSuffix: string): string {
+  if (!host.includes('.')) return `${host}.${namespace}.svc.${domainSuffix}`;
+  for (const suffix of [`.${namespace}`, `.${namespace}.svc`]) {
+    if (host.endsWith(suffix) && !host.slice(0, -suffix.length).includes('.')) return `${host.slice(0, -suffix.length)}.${namespace}.svc.${domainSuffix}`;
+  }
+  return host;
 }
 
 export function buildGrpcListeners(push: PushContext, proxy: ProxyNode, names: readonly string[] | undefined): BuiltListener[] {

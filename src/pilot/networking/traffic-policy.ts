@@ -115,7 +115,11 @@ export function circuitBreakers(cp: ConnectionPoolSettings | undefined): Record<
 
 export function outlierDetectionFields(od: OutlierDetection | undefined): Record<string, unknown> | undefined {
   if (!od) return undefined;
-  const out: Record<string, unknown> = {};
+  // Success-rate ejection stays off, as Istio sets it: Envoy (and gRPC) enable
+  // it when enforcing_success_rate is unset, which Istio's API never asks for.
+  // grpc-js even crashes the client on it (an empty success-rate list when
+  // success_rate_minimum_hosts is unset); the interop tests found that.
+  const out: Record<string, unknown> = { enforcing_success_rate: u32(0) };
   const c5xx = od.consecutive5xxErrors ?? (od.consecutiveErrors || undefined);
   if (c5xx !== undefined) {
     out.consecutive_5xx = u32(c5xx);
