@@ -14,3 +14,5 @@ export { ApiError, ApiErrorCode } from './errors.ts';
 export type { MeshConfig, ProxyConfig, ExtensionProvider, MeshConfigResult } from './mesh-config.ts';
 export { defaultMeshConfig, parseMeshConfig, validateMeshConfig, meshConfigSchema } from './mesh-config.ts';
 export type { VirtualServiceSpec, DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, SidecarSpec, WorkloadEntrySpec, WorkloadGroupSpec } from './kinds/networking/index.ts';
+export type { AttributeValue, ValueType, AttributeSource, CompiledExpression, CompileOptions, CompileResult, ExprType, TemplateField, TemplateShape, TemplateVariety, CompiledParams, ParamProblem } from './cexl/index.ts';
+export { ATTRIBUTE_VALUE_TYPES, BUILTIN_ATTRIBUTES, AttributeVocabulary, compileExpression, mustCompile, assignable, canonicalIp, globMatch, parseDurationMs, formatValue, TEMPLATES, compileInstanceParams } from './cexl/index.ts';

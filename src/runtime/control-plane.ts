@@ -1,9 +1,9 @@
 // `mesh control-plane`: one process hosting the control plane, like istiod.
 // It holds Galley (the config store, durable or a watched directory; the config
 // API the CLI talks to; snapshot distribution in-process and over gRPC), Pilot
-// (service registry and the xDS ADS server on 15010) and the monitoring
-// endpoint with Pilot's /debug pages. Mixer and Citadel join it as modules
-// behind their own interfaces.
+// (service registry and the xDS ADS server on 15010), Mixer (policy and
+// telemetry: ext_authz, RLS and ALS on 9091) and the monitoring endpoint with
+// Pilot's /debug pages. Citadel joins it as a module behind its own interface.
 
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
@@ -16,6 +16,7 @@ import type { Logger, Registry } from '../common/index.ts';
 import { createLogger, createProcessRegistry } from '../common/index.ts';
 import type { ConfigSnapshot, ConfigStore } from '../galley/index.ts';
 import { createHttpApiServer, DirectorySource, DurableStore, GalleyDistributionServer, SnapshotDistributor } from '../galley/index.ts';
+import { Mixer } from '../mixer/index.ts';
 import { Pilot } from '../pilot/index.ts';
 import { createMonitoringServer } from './monitoring-server.ts';
 
@@ -33,6 +34,8 @@ export interface ControlPlaneOptions {
   readonly galleyPort: number;
   /** Pilot's ADS (xDS v3, plaintext gRPC) port, Istio's 15010. */
   readonly xdsPort: number;
+  /** Mixer's gRPC port (ext_authz Check, RLS ShouldRateLimit, ALS reports), Istio's 9091. */
+  readonly mixerPort: number;
   /** A MeshConfig YAML file (trust domain, root namespace, outbound policy, ...); Istio's defaults otherwise. */
   readonly meshConfigFile?: string;
   readonly debounceMs?: number;
@@ -44,6 +47,7 @@ export interface ControlPlanePorts {
   readonly monitoring: number;
   readonly galley: number;
   readonly xds: number;
+  readonly mixer: number;
 }
 
 export class ControlPlane {
@@ -51,15 +55,17 @@ export class ControlPlane {
   readonly store: ConfigStore;
   readonly distributor: SnapshotDistributor;
   readonly pilot: Pilot;
+  readonly mixer: Mixer;
   readonly ports: ControlPlanePorts;
   readonly metrics: Registry;
   private readonly closers: (() => Promise<void>)[];
 
-  private constructor(meshConfig: MeshConfig, store: ConfigStore, distributor: SnapshotDistributor, pilot: Pilot, ports: ControlPlanePorts, metrics: Registry, closers: (() => Promise<void>)[]) {
+  private constructor(meshConfig: MeshConfig, store: ConfigStore, distributor: SnapshotDistributor, pilot: Pilot, mixer: Mixer, ports: ControlPlanePorts, metrics: Registry, closers: (() => Promise<void>)[]) {
     this.meshConfig = meshConfig;
     this.store = store;
     this.distributor = distributor;
     this.pilot = pilot;
+    this.mixer = mixer;
     this.ports = ports;
     this.metrics = metrics;
     this.closers = closers;
@@ -109,13 +115,22 @@ export class ControlPlane {
       closers.push(() => new Promise<void>((resolve) => xdsServer.tryShutdown(() => resolve())));
       ready.add('pilot');
 
-      const monitoring = createMonitoringServer({ registry: metrics, notReady: () => ['api', 'galley', 'pilot'].filter((c) => !ready.has(c)), debugHandlers: [pilot.debugHandler()] });
+      const mixer = new Mixer({ snapshots: distributor, metrics, rootNamespace: meshConfig.rootNamespace, log: log.child({ scope: 'mixer' }) });
+      await mixer.start();
+      closers.push(() => mixer.stop());
+      const mixerServer = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+      mixer.register(mixerServer);
+      const mixerPort = await bindGrpc(mixerServer, `${options.listenAddress}:${options.mixerPort}`);
+      closers.push(() => new Promise<void>((resolve) => mixerServer.tryShutdown(() => resolve())));
+      ready.add('mixer');
+
+      const monitoring = createMonitoringServer({ registry: metrics, notReady: () => ['api', 'galley', 'pilot', 'mixer'].filter((c) => !ready.has(c)), debugHandlers: [pilot.debugHandler()] });
       const monitoringPort = await listen(monitoring, options.monitoringPort, options.listenAddress);
       closers.push(() => closeHttp(monitoring));
 
-      const ports = { api: apiPort, monitoring: monitoringPort, galley: galleyPort, xds: xdsPort };
+      const ports = { api: apiPort, monitoring: monitoringPort, galley: galleyPort, xds: xdsPort, mixer: mixerPort };
       log.info({ ...ports, address: options.listenAddress }, 'control plane ready');
-      return new ControlPlane(meshConfig, store, distributor, pilot, ports, metrics, closers);
+      return new ControlPlane(meshConfig, store, distributor, pilot, mixer, ports, metrics, closers);
     } catch (err) {
       for (const close of closers.reverse()) await close().catch(() => undefined);
       throw err;

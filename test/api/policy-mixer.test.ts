@@ -174,7 +174,7 @@ spec:
     request.time: { valueType: TIMESTAMP }
     connection.mtls: { valueType: BOOL }
     request.auth.principal: { valueType: STRING }
-    source.uid: { valueType: URI }
+    source.homepage: { valueType: URI }
     destination.host: { valueType: DNS_NAME }
     source.email: { valueType: EMAIL_ADDRESS }
     score: { valueType: DOUBLE }
@@ -241,7 +241,7 @@ describe('Mixer kinds: rules', () => {
     {
       name: 'instance attribute binding syntax',
       kind: 'instance',
-      spec: { compiledTemplate: 'metric', attributeBindings: { 'source.service': 'source.labels["app"', 'x': ' ' } },
+      spec: { compiledTemplate: 'metric', params: { value: '1' }, attributeBindings: { 'source.service': 'source.labels["app"', 'x': ' ' } },
       errors: [['spec.attributeBindings["source.service"]', 'invalid expression: unclosed "[" at column 14'], ['spec.attributeBindings.x', 'invalid expression: expression may not be empty']],
     },
     {
@@ -297,7 +297,7 @@ describe('Mixer kinds: rules', () => {
         ['spec.sampling.rateLimit.samplingDuration', 'duration must be >= 1ms'],
       ],
     },
-    { name: 'attributemanifest value type (schema)', kind: 'attributemanifest', spec: { attributes: { a: { valueType: 'INT' } } }, errors: [['spec.attributes.a.valueType', 'invalid value string "INT"; allowed: "STRING", "INT64", "DOUBLE", "BOOL", "TIMESTAMP", "IP_ADDRESS", "EMAIL_ADDRESS", "URI", "DNS_NAME", "DURATION", "STRING_MAP"']] },
+    { name: 'attributemanifest value type (schema)', kind: 'attributemanifest', spec: { attributes: { a: { valueType: 'INT' } } }, errors: [['spec.attributes.a.valueType', 'invalid value string "INT"; allowed: "STRING", "INT64", "DOUBLE", "BOOL", "TIMESTAMP", "IP_ADDRESS", "EMAIL_ADDRESS", "URI", "DNS_NAME", "DURATION", "STRING_MAP", "BYTES"']] },
     { name: 'attributemanifest attribute name', kind: 'attributemanifest', spec: { attributes: { 'a..b': { valueType: 'STRING' } } }, errors: [['spec.attributes["a..b"]', 'invalid attribute name "a..b": dot-separated words of letters, digits, "_" and "-"']] },
     { name: 'QuotaSpec without rules', kind: 'QuotaSpec', spec: {}, errors: [['spec.rules', 'at least one rule must be specified']] },
     {

@@ -16,9 +16,10 @@ function port(value: string | undefined, flag: string, fallback: number): number
 
 export const controlPlaneCommand: Command = {
   name: 'control-plane',
-  summary: 'Run the control plane (Galley config store and API, Pilot xDS)',
+  summary: 'Run the control plane (Galley, Pilot, Mixer)',
   help: `Usage: mesh control-plane [--data-dir DIR | --config-dir DIR] [--mesh-config FILE] [--listen-address ADDR]
                           [--api-port 15080] [--monitoring-port 15014] [--galley-port 9901] [--xds-port 15010]
+                          [--mixer-port 9091]
 
   --data-dir DIR        durable config store (default $MESH_DATA_DIR or .mesh/data)
   --config-dir DIR      serve a watched directory of YAML files instead (read-only)
@@ -27,6 +28,7 @@ export const controlPlaneCommand: Command = {
   --monitoring-port     /metrics, /ready, /healthz (default 15014)
   --galley-port         config distribution over xDS/gRPC (default 9901)
   --xds-port            Pilot's ADS for proxies and proxyless gRPC, plaintext (default 15010)
+  --mixer-port          Mixer: ext_authz Check, RLS quota, ALS reports (default 9091)
   --mesh-config FILE    MeshConfig YAML (trustDomain, rootNamespace, outboundTrafficPolicy, ...)
 
 Logs are JSON lines on stdout. Stops cleanly on Ctrl-C or SIGTERM.`,
@@ -38,6 +40,7 @@ Logs are JSON lines on stdout. Stops cleanly on Ctrl-C or SIGTERM.`,
     'monitoring-port': { type: 'string' },
     'galley-port': { type: 'string' },
     'xds-port': { type: 'string' },
+    'mixer-port': { type: 'string' },
     'mesh-config': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -51,6 +54,7 @@ Logs are JSON lines on stdout. Stops cleanly on Ctrl-C or SIGTERM.`,
       monitoringPort: port(str(flags, 'monitoring-port'), 'monitoring-port', 15014),
       galleyPort: port(str(flags, 'galley-port'), 'galley-port', 9901),
       xdsPort: port(str(flags, 'xds-port'), 'xds-port', 15010),
+      mixerPort: port(str(flags, 'mixer-port'), 'mixer-port', 9091),
       meshConfigFile: str(flags, 'mesh-config'),
     });
     await new Promise<void>((done) => {

@@ -3,11 +3,10 @@
 
 import type { KindDefinition, ValidationContext } from '../../kind-registry.ts';
 import { strict, z } from '../../schema.ts';
+import { ATTRIBUTE_VALUE_TYPES, BUILTIN_ATTRIBUTES } from '../../cexl/index.ts';
 
-/** istio.policy.v1beta1.ValueType, without the unspecified zero value. */
-export const VALUE_TYPES = [
-  'STRING', 'INT64', 'DOUBLE', 'BOOL', 'TIMESTAMP', 'IP_ADDRESS', 'EMAIL_ADDRESS', 'URI', 'DNS_NAME', 'DURATION', 'STRING_MAP',
-] as const;
+/** istio.policy.v1beta1.ValueType, without the unspecified zero value, plus BYTES. */
+export const VALUE_TYPES = ATTRIBUTE_VALUE_TYPES;
 
 export const attributeManifestSpec = strict({
   revision: z.string().optional(),
@@ -23,6 +22,11 @@ function validateAttributeManifest(spec: AttributeManifestSpec, ctx: ValidationC
   const { diag, path } = ctx;
   for (const name of Object.keys(spec.attributes ?? {})) {
     if (!ATTRIBUTE_NAME.test(name)) diag.error(path.key('attributes').key(name), `invalid attribute name "${name}": dot-separated words of letters, digits, "_" and "-"`);
+    const builtin = BUILTIN_ATTRIBUTES[name];
+    const declared = spec.attributes?.[name]?.valueType;
+    if (builtin !== undefined && declared !== undefined && builtin !== declared) {
+      diag.error(path.key('attributes').key(name).key('valueType'), `attribute "${name}" is ${builtin} in Istio's vocabulary and cannot be redeclared as ${declared}`);
+    }
   }
 }
 

@@ -4,7 +4,7 @@
 import type { KindDefinition, ValidationContext } from '../../kind-registry.ts';
 import { duration, strict, z } from '../../schema.ts';
 import { checkDuration } from '../../validators.ts';
-import { expressionSyntaxProblem } from './expression-syntax.ts';
+import { AttributeVocabulary, compileExpression } from '../../cexl/index.ts';
 import { checkMixerRef } from './mixer-refs.ts';
 
 const action = strict({
@@ -50,8 +50,13 @@ const DENOMINATORS: Record<string, number> = { HUNDRED: 100, TEN_THOUSAND: 10_00
 function validateRule(spec: RuleSpec, ctx: ValidationContext): void {
   const { diag, path } = ctx;
   if (spec.match !== undefined && spec.match.trim() !== '') {
-    const problem = expressionSyntaxProblem(spec.match);
-    if (problem) diag.error(path.key('match'), `invalid match expression: ${problem}`);
+    // Typed against Istio's vocabulary; Mixer re-checks with the attributemanifests it has.
+    const result = compileExpression(spec.match, AttributeVocabulary.builtin(), { lenientUnknownRoots: true });
+    for (const e of result.errors) diag.error(path.key('match'), `invalid match expression: ${e}`);
+    for (const w of result.warnings) diag.warn(path.key('match'), w);
+    if (result.expression && result.expression.type !== 'BOOL' && result.expression.type !== 'ANY') {
+      diag.error(path.key('match'), `match expression "${spec.match}" is ${result.expression.type}, it must be BOOL`);
+    }
   }
   const actions = spec.actions ?? [];
   if (actions.length === 0 && (spec.requestHeaderOperations?.length ?? 0) === 0 && (spec.responseHeaderOperations?.length ?? 0) === 0) {

@@ -1,0 +1,20 @@
+// Error codes of Mixer (config, adapters, data path, client). Documented in docs/errors.md.
+
+import { MeshError } from '../common/mesh-error.ts';
+
+export const MixerErrorCode = {
+  /** A handler, instance, rule or QuotaSpec in a snapshot is unusable (bad reference, type error); the last good table stays. */
+  CONFIG: 'MESH_ERR_MIXER_CONFIG',
+  /** A handler names an adapter Mixer does not have. */
+  UNKNOWN_ADAPTER: 'MESH_ERR_MIXER_UNKNOWN_ADAPTER',
+  /** A handler's params are rejected by its adapter. */
+  ADAPTER_PARAMS: 'MESH_ERR_MIXER_ADAPTER_PARAMS',
+  /** Two adapters registered under one name: a programming error found at start-up. */
+  DUPLICATE_ADAPTER: 'MESH_ERR_MIXER_DUPLICATE_ADAPTER',
+  /** An attribute value does not fit its declared type (client input, report decoding). */
+  ATTRIBUTE: 'MESH_ERR_MIXER_ATTRIBUTE',
+  /** A Mixer RPC failed (client side). */
+  RPC: 'MESH_ERR_MIXER_RPC',
+} as const;
+
+export class MixerError extends MeshError {}
