@@ -3,10 +3,16 @@
 
 import { fileAccessLogExtension } from './access-loggers/file-access-log.ts';
 import { faultExtension } from './filters/http/fault/fault.ts';
+import { corsExtension } from './filters/http/cors/cors.ts';
+import { localRateLimitExtension } from './filters/http/local-ratelimit/local-ratelimit.ts';
 import { routerExtension } from './filters/http/router/router.ts';
 import { httpConnectionManagerExtension } from './filters/network/http-connection-manager/http-connection-manager.ts';
 import { tcpProxyExtension } from './filters/network/tcp-proxy/tcp-proxy.ts';
 import { ExtensionRegistry } from './registry.ts';
+import { tlsTransportSocketExtensions } from './transport-sockets/tls/tls-transport-socket.ts';
+import { tlsInspectorExtension } from './filters/listener/tls-inspector/tls-inspector.ts';
+import { httpInspectorExtension } from './filters/listener/http-inspector/http-inspector.ts';
+import { originalDstExtension } from './filters/listener/original-dst/original-dst.ts';
 
 export function defaultExtensions(): ExtensionRegistry {
   return new ExtensionRegistry()
@@ -14,5 +20,12 @@ export function defaultExtensions(): ExtensionRegistry {
     .register(tcpProxyExtension)
     .register(routerExtension)
     .register(faultExtension)
-    .register(fileAccessLogExtension);
+    .register(corsExtension)
+    .register(localRateLimitExtension)
+    .register(fileAccessLogExtension)
+    .register(tlsTransportSocketExtensions[0])
+    .register(tlsTransportSocketExtensions[1])
+    .register(tlsInspectorExtension)
+    .register(httpInspectorExtension)
+    .register(originalDstExtension);
 }

@@ -14,3 +14,7 @@ export { decodeJson, decodeAny, renderJson } from './config/proto-json.ts';
 export { decodeRouteConfiguration } from './config/route-config.ts';
 export { decodeCluster, decodeLoadAssignment } from './config/cluster-config.ts';
 export { formatDefault as formatAccessLog } from './access-log.ts';
+export { setOriginalDstResolver, localAddressResolver } from './filters/listener/original-dst/original-dst.ts';
+export type { OriginalDstResolver } from './filters/listener/original-dst/original-dst.ts';
+export { SecretManager } from './secrets/secret-manager.ts';
+export { tlsConnectionInfo } from './transport-sockets/tls/connection-info.ts';

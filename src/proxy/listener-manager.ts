@@ -65,7 +65,7 @@ export class ListenerManager {
           next.set(config.name, { ...old, info: { ...old.info, version } });
           continue;
         }
-        if (old && old.info.config.address === config.address && (config.port === 0 || config.port === old.info.boundPort)) {
+        if (old && old.info.config.address === config.address && (config.port === 0 || config.port === old.info.boundPort) && old.info.config.bindToPort === config.bindToPort) {
           // Same address: swap the filter in place; the socket never closes.
           const entry: Entry = { server: old.server, info: { config, version, lastUpdated: new Date(), boundPort: old.info.boundPort } };
           next.set(config.name, entry);
@@ -117,9 +117,27 @@ export class ListenerManager {
     };
   }
 
+  /**
+   * use_original_dst: gives `socket` to the listener for address:port (an
+   * exact address first, then 0.0.0.0 / ::), never back to `from`. Its
+   * acceptor counts the connection and runs its listener filters and chains.
+   */
+  handoff(socket: import('node:net').Socket, address: string, port: number, from: object): boolean {
+    let wildcard: Entry | undefined;
+    for (const e of this.listeners.values()) {
+      const c = e.info.config;
+      if (c.filter === from || (c.port !== port && e.info.boundPort !== port)) continue;
+      if (c.address === address) return e.server.emit('connection', socket);
+      if (!wildcard && (c.address === '0.0.0.0' || c.address === '::')) wildcard = e;
+    }
+    return wildcard ? wildcard.server.emit('connection', socket) : false;
+  }
+
   private async bind(config: ListenerConfig, version: string | undefined): Promise<Entry> {
     // Half-open: tcp_proxy must pass a client's FIN upstream and still send the reply.
     const server = createServer({ noDelay: true, allowHalfOpen: true });
+    // bind_to_port: false (Istio's per-port outbound listeners) only receives hand-offs.
+    if (config.bindToPort === false) return { server, info: { config, version, lastUpdated: new Date(), boundPort: config.port } };
     server.listen({ host: config.address, port: config.port, backlog: 1024 });
     try {
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e as Error))]);

@@ -23,6 +23,11 @@ import { ClusterManager } from './upstream/cluster-manager.ts';
 import { AdsClient } from './xds/ads-client.ts';
 import { DeltaAdsClient } from './xds/delta-ads-client.ts';
 import { configError } from './errors.ts';
+import { SecretManager } from './secrets/secret-manager.ts';
+import { SdsClusterClients } from './secrets/sds-client.ts';
+import { withTransportSocket } from './transport-sockets/transport-socket-config.ts';
+import type { Clock } from './clock.ts';
+import { realClock } from './clock.ts';
 
 type D = Record<string, any>;
 
@@ -32,6 +37,8 @@ export interface ProxyOptions {
   readonly logger?: Logger;
   /** How long start() waits for the first CDS and LDS responses (Envoy: 15s). */
   readonly initialFetchTimeoutMs?: number;
+  /** Time for retries, outlier detection, health checks and rate limits; a ManualClock in tests. */
+  readonly clock?: Clock;
 }
 
 export interface RouteInfo {
@@ -49,10 +56,14 @@ export class Proxy {
   readonly logger: Logger;
   readonly startedAt = Date.now();
   readonly routes = new Map<string, RouteInfo>();
+  /** Static and SDS secrets for TLS (secrets/secret-manager.ts). */
+  readonly secrets = new SecretManager(this.stats);
   admin: AdminServer | undefined;
   ads: AdsClient | DeltaAdsClient | undefined;
   state: 'INITIALIZING' | 'LIVE' | 'DRAINING' = 'INITIALIZING';
   private readonly context: FactoryContext;
+  /** SDS streams to separate secret servers (Istio's `sds-grpc` cluster). */
+  private readonly sdsClusters: SdsClusterClients;
   private readonly onStop: Array<() => void> = [];
   private quitRequested!: () => void;
   /** Resolves when /quitquitquit asks the process to exit. */
@@ -61,10 +72,13 @@ export class Proxy {
   private constructor(options: ProxyOptions) {
     this.bootstrap = options.bootstrap;
     this.logger = options.logger ?? silentLogger();
-    this.clusters = new ClusterManager(this.stats);
+    this.clusters = new ClusterManager(this.stats, options.clock ?? realClock);
     this.listeners = new ListenerManager(this.stats);
+    this.sdsClusters = new SdsClusterClients(this.secrets, this.clusters, this.bootstrap.node ?? {}, this.logger);
+    this.addStopHook(() => this.sdsClusters.close());
     const routes: RouteConfigProvider = { get: (name) => this.routes.get(name)?.table };
-    this.context = { clusters: this.clusters, stats: this.stats, routes, registry: options.registry ?? defaultExtensions() };
+    this.context = { clusters: this.clusters, stats: this.stats, routes, registry: options.registry ?? defaultExtensions(), clock: options.clock ?? realClock, secrets: this.secrets, listenerHandoff: this.listeners };
+    this.secrets.onClusterNames = (cluster, names) => this.sdsClusters.subscribe(cluster, names);
   }
 
   /** Starts from a decoded bootstrap: static clusters, then static listeners, then admin. */
@@ -72,6 +86,7 @@ export class Proxy {
     const proxy = new Proxy(options);
     try {
       const sr: D = options.bootstrap.static_resources ?? {};
+      proxy.secrets.setStatic(sr.secrets ?? []);
       proxy.applyClusters(sr.clusters ?? [], undefined, true);
       await proxy.clusters.initialized();
       await proxy.applyListeners(sr.listeners ?? [], undefined, true);
@@ -121,7 +136,7 @@ export class Proxy {
 
   /** Decodes and applies a full set of clusters (CDS state of the world). Throws without changing anything when one is invalid. */
   applyClusters(resources: readonly D[], version: string | undefined, isStatic = false): ClusterConfig[] {
-    const configs = resources.map((c, i) => decodeCluster(c, isStatic ? `static_resources.clusters[${i}]` : 'Cluster'));
+    const configs = resources.map((c, i) => withTransportSocket(decodeCluster(c, isStatic ? `static_resources.clusters[${i}]` : 'Cluster'), c, this.context));
     const seen = new Set<string>();
     for (const c of configs) {
       if (seen.has(c.name)) throw new Error(`Cluster "${c.name}": duplicate cluster name`);
@@ -154,6 +169,11 @@ export class Proxy {
     const registry = this.context.registry;
     const tables = resources.map((rc) => ({ table: decodeRouteConfiguration(rc, 'RouteConfiguration', (t, c, p) => registry.validatePerRoute(t, c, p)), raw: rc }));
     for (const { table, raw } of tables) this.routes.set(table.name, { table, raw, version, lastUpdated: new Date() });
+  }
+
+  /** Applies SDS Secrets received over ADS; a bad one rejects the whole response. */
+  applySecrets(resources: readonly D[], version: string): void {
+    this.secrets.apply({ kind: 'ads' }, resources, version);
   }
 
   /** Applies ClusterLoadAssignments (EDS). */

@@ -11,6 +11,10 @@ import type { RouteTable } from './config/route-config.ts';
 import type { HttpFilter } from './filters/http/http-filter.ts';
 import type { AccessLogger } from './access-log.ts';
 import { MeshError } from '../common/index.ts';
+import type { Clock } from './clock.ts';
+import type { SecretManager } from './secrets/secret-manager.ts';
+import type { TransportSocketFactory } from './transport-sockets/transport-socket.ts';
+import type { ListenerFilterFactory, ListenerHandoff } from './filters/listener/listener-filter.ts';
 
 /** Named route tables delivered by RDS. */
 export interface RouteConfigProvider {
@@ -25,6 +29,12 @@ export interface FactoryContext {
   readonly registry: ExtensionRegistry;
   /** The enclosing HCM's stat_prefix, set for HTTP filters so their stats live under `http.<prefix>.`. */
   readonly statPrefix?: string;
+  /** The proxy's clock (retry backoff, rate-limit buckets); real time when absent. */
+  readonly clock?: Clock;
+  /** Static and SDS secrets for TLS transport sockets. */
+  readonly secrets?: SecretManager;
+  /** Hands a connection to the listener of its original destination (use_original_dst). */
+  readonly listenerHandoff?: ListenerHandoff;
 }
 
 /** A terminal network filter (HCM, tcp_proxy): it takes over accepted connections. */
@@ -66,9 +76,13 @@ export interface HttpFilterExtension extends ExtensionBase<'http', HttpFilterFac
   validatePerRoute?(config: any, path: string): void;
 }
 export type AccessLoggerExtension = ExtensionBase<'access_log', AccessLoggerFactory>;
-export type Extension = NetworkFilterExtension | HttpFilterExtension | AccessLoggerExtension;
+/** envoy.transport_sockets.* (TLS); a factory serves the downstream or the upstream side. */
+export type TransportSocketExtension = ExtensionBase<'transport_socket', TransportSocketFactory>;
+/** envoy.filters.listener.* (tls_inspector, http_inspector, original_dst). */
+export type ListenerFilterExtension = ExtensionBase<'listener', ListenerFilterFactory>;
+export type Extension = NetworkFilterExtension | HttpFilterExtension | AccessLoggerExtension | TransportSocketExtension | ListenerFilterExtension;
 
-type ByCategory = { network: NetworkFilterExtension; http: HttpFilterExtension; access_log: AccessLoggerExtension };
+type ByCategory = { network: NetworkFilterExtension; http: HttpFilterExtension; access_log: AccessLoggerExtension; transport_socket: TransportSocketExtension; listener: ListenerFilterExtension };
 
 export class ExtensionRegistry {
   private readonly byUrl = new Map<string, Extension>();

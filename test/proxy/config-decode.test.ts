@@ -31,7 +31,9 @@ for (const [name, config, error] of badRoutes) {
 const badClusters: Array<[string, unknown, RegExp]> = [
   ['unknown field', { name: 'c', bogus: 1 }, /RouteConfiguration|Cluster\.bogus: envoy\.config\.cluster\.v3\.Cluster has no such field/],
   ['static without endpoints', { name: 'c', type: 'STATIC' }, /Cluster "c"\.load_assignment: required for a STATIC cluster/],
-  ['unsupported lb policy', { name: 'c', type: 'EDS', eds_cluster_config: {}, lb_policy: 'MAGLEV' }, /lb_policy MAGLEV is not supported/],
+  ['unsupported lb policy', { name: 'c', type: 'EDS', eds_cluster_config: {}, lb_policy: 'CLUSTER_PROVIDED' }, /lb_policy CLUSTER_PROVIDED is not supported/],
+  ['maglev table size not prime', { name: 'c', type: 'EDS', eds_cluster_config: {}, lb_policy: 'MAGLEV', maglev_lb_config: { table_size: 1000 } }, /maglev_lb_config.table_size: 1000 must be a prime number/],
+  ['health check without interval', { name: 'c', type: 'EDS', eds_cluster_config: {}, health_checks: [{ timeout: '1s', unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }] }, /health_checks\[0\].interval: is required/],
   ['bad duration', { name: 'c', connect_timeout: '5 seconds' }, /connect_timeout: invalid duration "5 seconds"/],
   ['endpoint port 0', { name: 'c', type: 'STATIC', load_assignment: { endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } }] }] } }, /lb_endpoints\[0\]\.endpoint\.address\.socket_address\.port_value: invalid port 0/],
 ];

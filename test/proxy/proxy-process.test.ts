@@ -155,6 +155,7 @@ test('admin: /config_dump in Envoy shape', async () => {
     'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
     'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
     'type.googleapis.com/envoy.admin.v3.RoutesConfigDump',
+    'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
   ]);
   const listener = dump.configs[2].static_listeners[0].listener;
   assert.equal(listener['@type'], 'type.googleapis.com/envoy.config.listener.v3.Listener');

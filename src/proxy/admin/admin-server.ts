@@ -12,6 +12,8 @@ import type { DecodedBootstrap } from '../bootstrap.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { ListenerManager } from '../listener-manager.ts';
 import type { StatsStore } from '../stats.ts';
+import type { SecretProvider } from '../secrets/secret-manager.ts';
+import { renderSecret } from '../secrets/secret-dump.ts';
 
 /** What the admin API reads of the proxy (the Proxy class provides it). */
 export interface AdminView {
@@ -22,6 +24,8 @@ export interface AdminView {
   readonly listeners: ListenerManager;
   readonly stats: StatsStore;
   readonly routes: ReadonlyMap<string, { readonly raw: unknown; readonly version: string | undefined; readonly lastUpdated: Date }>;
+  /** Static and SDS secrets (SecretsConfigDump, `istioctl proxy-config secret`). */
+  readonly secrets?: { all(): readonly SecretProvider[] };
   requestQuit(): void;
 }
 
@@ -56,7 +60,18 @@ function configDump(p: AdminView): unknown {
         '@type': `${TYPE_URL_PREFIX}envoy.admin.v3.RoutesConfigDump`,
         dynamic_route_configs: routes.map((r) => ({ version_info: r.version, route_config: { '@type': TypeUrl.RouteConfiguration, ...renderJson(TypeUrl.RouteConfiguration, r.raw) }, last_updated: ts(r.lastUpdated) })),
       },
+      renderSecretsDump(p.secrets?.all() ?? []),
     ],
+  };
+}
+
+function renderSecretsDump(secrets: readonly SecretProvider[]): unknown {
+  const entry = (s: SecretProvider): Record<string, unknown> => ({ name: s.name, version_info: s.versionInfo, last_updated: s.lastUpdated && ts(s.lastUpdated), secret: renderSecret(s.name, s.current) });
+  return {
+    '@type': `${TYPE_URL_PREFIX}envoy.admin.v3.SecretsConfigDump`,
+    static_secrets: secrets.filter((s) => s.source.kind === 'static').map((s) => ({ name: s.name, last_updated: s.lastUpdated && ts(s.lastUpdated), secret: renderSecret(s.name, s.current) })),
+    dynamic_active_secrets: secrets.filter((s) => s.source.kind !== 'static' && s.current).map(entry),
+    dynamic_warming_secrets: secrets.filter((s) => s.source.kind !== 'static' && !s.current).map((s) => ({ name: s.name })),
   };
 }
 

@@ -4,9 +4,22 @@
 
 import { configError } from '../errors.ts';
 import { durationMs, wrapped } from './values.ts';
+import type { TransportSocketMatch, UpstreamTransportSocket } from '../transport-sockets/transport-socket.ts';
+
+/** A decoded google.protobuf.Struct's string fields as a plain map; undefined when absent. */
+export function structStrings(s: { fields?: Record<string, { kind?: string; stringValue?: string }> } | null | undefined): Record<string, string> | undefined {
+  if (!s?.fields) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.fields)) if (v.kind === 'stringValue' && v.stringValue !== undefined) out[k] = v.stringValue;
+  return out;
+}
+import type { UpstreamProtocolConfig } from './cluster-protocol.ts';
+import { decodeUpstreamProtocol } from './cluster-protocol.ts';
+import type { HealthCheckConfig, LbExtras, OutlierDetectionConfig } from './cluster-resilience.ts';
+import { decodeHealthChecks, decodeLbExtras, decodeOutlierDetection } from './cluster-resilience.ts';
 
 export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
-export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM';
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
 
 export interface CircuitBreakers {
   readonly maxConnections: number;
@@ -24,11 +37,17 @@ export interface EndpointConfig {
   readonly health: HealthStatus;
   readonly priority: number;
   readonly locality: string;
+  /** The locality's load_balancing_weight (locality-weighted LB); 0 when unset. */
+  readonly localityWeight?: number;
+  /** metadata.filter_metadata["envoy.transport_socket_match"] (Istio: tlsMode=istio), for transport_socket_matches. */
+  readonly transportSocketMatch?: Readonly<Record<string, string>>;
 }
 
 export interface LoadAssignment {
   readonly clusterName: string;
   readonly endpoints: readonly EndpointConfig[];
+  /** policy.overprovisioning_factor (Envoy: 140). */
+  readonly overprovisioningFactor?: number;
 }
 
 export interface ClusterConfig {
@@ -44,6 +63,16 @@ export interface ClusterConfig {
   /** Envoy's dns_lookup_family: AUTO (v6 if any, else v4), V4_ONLY, V6_ONLY, V4_PREFERRED, ALL. */
   readonly dnsLookupFamily: 'AUTO' | 'V4_ONLY' | 'V6_ONLY' | 'V4_PREFERRED' | 'ALL';
   readonly maxRequestsPerConnection: number | undefined;
+  /** Resilience (see cluster-resilience.ts); undefined when not configured. */
+  readonly outlierDetection?: OutlierDetectionConfig;
+  readonly healthChecks?: readonly HealthCheckConfig[];
+  readonly lbExtras?: LbExtras;
+  /** The HTTP protocol spoken upstream (cluster-protocol.ts); HTTP/1.1 when undefined. */
+  readonly httpProtocol?: UpstreamProtocolConfig;
+  /** transport_socket (TLS); set by the proxy through the extension registry, plaintext when undefined. */
+  readonly transportSocket?: UpstreamTransportSocket;
+  /** transport_socket_matches, chosen per endpoint by its metadata before transportSocket. */
+  readonly transportSocketMatches?: readonly TransportSocketMatch[];
   /** The decoded resource as received, for /config_dump. */
   readonly raw: unknown;
 }
@@ -73,14 +102,18 @@ export function decodeLoadAssignment(cla: D, path: string): LoadAssignment {
         health: HEALTH.has(e.health_status) ? e.health_status : 'UNKNOWN',
         priority: l.priority ?? 0,
         locality,
+        localityWeight: l.load_balancing_weight ? l.load_balancing_weight.value : 0,
+        transportSocketMatch: structStrings(e.metadata?.filter_metadata?.['envoy.transport_socket_match']),
       });
     });
   });
-  return { clusterName: cla.cluster_name ?? '', endpoints };
+  const overprovisioningFactor = cla.policy?.overprovisioning_factor ? cla.policy.overprovisioning_factor.value : 140;
+  if (overprovisioningFactor < 1) throw configError(`${path}.policy.overprovisioning_factor`, 'must be at least 1');
+  return { clusterName: cla.cluster_name ?? '', endpoints, overprovisioningFactor };
 }
 
 const TYPES = new Set(['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS']);
-const LB = new Set(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM']);
+const LB = new Set(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']);
 
 export function decodeCluster(c: D, where = 'Cluster'): ClusterConfig {
   const path = `${where} "${c.name ?? ''}"`;
@@ -88,7 +121,7 @@ export function decodeCluster(c: D, where = 'Cluster'): ClusterConfig {
   if (c.cluster_discovery_type === 'cluster_type') throw configError(`${path}.cluster_type`, `custom cluster type ${c.cluster_type?.name ?? ''} is not supported`);
   const type = c.type as DiscoveryType;
   if (!TYPES.has(type)) throw configError(`${path}.type`, `discovery type ${c.type} is not supported (STATIC, STRICT_DNS, LOGICAL_DNS, EDS)`);
-  if (!LB.has(c.lb_policy)) throw configError(`${path}.lb_policy`, `lb_policy ${c.lb_policy} is not supported (ROUND_ROBIN, LEAST_REQUEST, RANDOM)`);
+  if (!LB.has(c.lb_policy)) throw configError(`${path}.lb_policy`, `lb_policy ${c.lb_policy} is not supported (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)`);
   const loadAssignment = c.load_assignment ? decodeLoadAssignment(c.load_assignment, `${path}.load_assignment`) : undefined;
   if (type !== 'EDS' && !loadAssignment) throw configError(`${path}.load_assignment`, `required for a ${type} cluster`);
   if (type === 'LOGICAL_DNS' && loadAssignment && loadAssignment.endpoints.length !== 1) throw configError(`${path}.load_assignment`, 'a LOGICAL_DNS cluster needs exactly one endpoint');
@@ -112,6 +145,10 @@ export function decodeCluster(c: D, where = 'Cluster'): ClusterConfig {
     dnsRefreshMs: durationMs(c.dns_refresh_rate, 5000),
     dnsLookupFamily: c.dns_lookup_family ?? 'AUTO',
     maxRequestsPerConnection: c.max_requests_per_connection ? c.max_requests_per_connection.value : undefined,
+    outlierDetection: decodeOutlierDetection(c.outlier_detection, path),
+    healthChecks: decodeHealthChecks(c.health_checks, path),
+    lbExtras: decodeLbExtras(c, path),
+    httpProtocol: decodeUpstreamProtocol(c, path),
     raw: c,
   };
 }

@@ -42,13 +42,14 @@ export function parseJsonDuration(text: string, path: string): { seconds: number
   return { seconds: sign * Number(m[2]), nanos: sign * Number((m[3] ?? '').padEnd(9, '0')) };
 }
 
+// google.protobuf.Value is protobufjs's built-in type, whose fields are camelCase.
 function structValue(v: unknown): Obj {
-  if (v === null || v === undefined) return { null_value: 'NULL_VALUE' };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(structValue) } };
-  return { struct_value: struct(v as Obj) };
+  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(structValue) } };
+  return { structValue: struct(v as Obj) };
 }
 function struct(o: Obj): Obj {
   const fields: Obj = {};

@@ -11,6 +11,8 @@ import { durationMs } from './values.ts';
 import type { RE2JS } from 're2js';
 import type { AnyMessage } from '../../xds/index.ts';
 import { decodeAny } from './proto-json.ts';
+import type { CorsPolicy, HashPolicy, MirrorPolicy, RetryPolicy } from './route-resilience.ts';
+import { decodeCorsPolicy, decodeHashPolicies, decodeMaxStreamDuration, decodeMirrorPolicies, decodeRetryPolicy } from './route-resilience.ts';
 
 export type HeaderAppendAction = 'append' | 'add_if_absent' | 'overwrite' | 'overwrite_if_exists';
 
@@ -26,7 +28,8 @@ export interface HeaderMutation {
 }
 
 export interface RouteMatch {
-  readonly kind: 'prefix' | 'path' | 'regex' | 'separated';
+  /** 'connect' is Envoy's connect_matcher: it matches CONNECT requests only. */
+  readonly kind: 'prefix' | 'path' | 'regex' | 'separated' | 'connect';
   readonly value: string;
   readonly caseSensitive: boolean;
   readonly regex: StringPredicate | undefined;
@@ -49,6 +52,27 @@ export interface ClusterAction {
   readonly hostRewrite: string | undefined;
   /** 0 disables the timeout. */
   readonly timeoutMs: number;
+  /**
+   * max_stream_duration.grpc_timeout_header_max: when set, a request's
+   * grpc-timeout replaces the route timeout, capped at this (0: no cap).
+   */
+  readonly grpcTimeoutHeaderMaxMs: number | undefined;
+  /** max_stream_duration.grpc_timeout_header_offset, subtracted from grpc-timeout. */
+  readonly grpcTimeoutHeaderOffsetMs: number;
+  /** The route's upgrade_configs by lower-cased upgrade type; they override the HCM's. */
+  readonly upgrades: ReadonlyMap<string, RouteUpgrade>;
+  /** Resilience extras (route-resilience.ts): the route's retry_policy, else the virtual host's. */
+  readonly retryPolicy?: RetryPolicy;
+  readonly hashPolicies?: readonly HashPolicy[];
+  readonly mirrorPolicies?: readonly MirrorPolicy[];
+  /** max_stream_duration.max_stream_duration; undefined when unset. */
+  readonly maxStreamDurationMs?: number;
+}
+
+export interface RouteUpgrade {
+  readonly enabled: boolean;
+  /** CONNECT only: terminate the CONNECT here and send its payload to the cluster as raw TCP. */
+  readonly terminateConnect: boolean;
 }
 
 export interface RedirectAction {
@@ -81,6 +105,8 @@ export interface Route {
    * wrapper unwrapped); each filter interprets its own entry.
    */
   readonly perFilterConfig: ReadonlyMap<string, PerFilterConfig>;
+  /** The deprecated RouteAction.cors policy, when set. */
+  readonly cors?: CorsPolicy;
 }
 
 export interface PerFilterConfig {
@@ -95,6 +121,13 @@ export interface VirtualHost {
   readonly routes: readonly Route[];
   readonly requestHeaders: HeaderMutation;
   readonly responseHeaders: HeaderMutation;
+  /** The virtual host's typed_per_filter_config (routes' entries take precedence). */
+  readonly perFilterConfig?: ReadonlyMap<string, PerFilterConfig>;
+  /** The deprecated VirtualHost.cors policy, when set. */
+  readonly cors?: CorsPolicy;
+  /** include_request_attempt_count / include_attempt_count_in_response: x-envoy-attempt-count upstream / downstream. */
+  readonly includeRequestAttemptCount?: boolean;
+  readonly includeAttemptCountInResponse?: boolean;
 }
 
 export interface RouteTable {
@@ -107,7 +140,7 @@ export interface RouteTable {
 }
 
 /** Route selection for one request; `query` is the raw query string without '?'. */
-export function matchRoute(vh: VirtualHost, path: string, query: string, headers: Record<string, string | string[] | undefined>): Route | undefined {
+export function matchRoute(vh: VirtualHost, path: string, query: string, headers: Record<string, string | string[] | undefined>, method?: string): Route | undefined {
   let lowerPath: string | undefined;
   let params: URLSearchParams | undefined;
   outer: for (const route of vh.routes) {
@@ -126,6 +159,9 @@ export function matchRoute(vh: VirtualHost, path: string, query: string, headers
         break;
       case 'regex':
         if (!m.regex!(path)) continue;
+        break;
+      case 'connect':
+        if (headers[':method'] !== 'CONNECT' && method !== 'CONNECT') continue;
         break;
     }
     for (const h of m.headers) {
@@ -189,6 +225,8 @@ function routeMatch(m: D | null, path: string): RouteMatch {
       return { kind: 'path', value: lower(m.path), regex: undefined, ...base };
     case 'safe_regex':
       return { kind: 'regex', value: m.safe_regex.regex, regex: regexPredicate(m.safe_regex.regex, `${path}.safe_regex.regex`), ...base };
+    case 'connect_matcher':
+      return { kind: 'connect', value: '', regex: undefined, ...base };
     case 'path_separated_prefix': {
       const v: string = m.path_separated_prefix;
       if (!v.startsWith('/') || (v.length > 1 && v.endsWith('/')) || /[?#]/.test(v)) throw configError(`${path}.path_separated_prefix`, `"${v}" must start with '/', not end with '/' and hold no '?' or '#'`);
@@ -247,6 +285,11 @@ function routeAction(r: D, path: string): RouteAction {
         regexRewrite,
         hostRewrite: a.host_rewrite_specifier === 'host_rewrite_literal' ? a.host_rewrite_literal : undefined,
         timeoutMs: durationMs(a.timeout, 15_000),
+        ...streamOptions(a, p),
+        retryPolicy: decodeRetryPolicy(a.retry_policy, p),
+        hashPolicies: decodeHashPolicies(a.hash_policy, p),
+        mirrorPolicies: decodeMirrorPolicies(a.request_mirror_policies, p),
+        maxStreamDurationMs: decodeMaxStreamDuration(a),
       };
     }
     case 'redirect': {
@@ -271,6 +314,23 @@ function routeAction(r: D, path: string): RouteAction {
     default:
       throw configError(path, `unsupported route action ${r.action ?? '(none set)'} (one of route, redirect, direct_response is required)`);
   }
+}
+
+/** The HTTP/2, gRPC and upgrade parts of a RouteAction. */
+function streamOptions(a: D, p: string): Pick<ClusterAction, 'grpcTimeoutHeaderMaxMs' | 'grpcTimeoutHeaderOffsetMs' | 'upgrades'> {
+  const msd = a.max_stream_duration;
+  const upgrades = new Map<string, RouteUpgrade>();
+  (a.upgrade_configs ?? []).forEach((u: D, i: number) => {
+    const type = String(u.upgrade_type ?? '').toLowerCase();
+    if (!type) throw configError(`${p}.upgrade_configs[${i}].upgrade_type`, 'must not be empty');
+    if (u.connect_config && type !== 'connect') throw configError(`${p}.upgrade_configs[${i}].connect_config`, 'only valid for upgrade_type CONNECT');
+    upgrades.set(type, { enabled: u.enabled ? u.enabled.value !== false : true, terminateConnect: type === 'connect' && !!u.connect_config });
+  });
+  return {
+    grpcTimeoutHeaderMaxMs: msd?.grpc_timeout_header_max ? durationMs(msd.grpc_timeout_header_max, 0) : undefined,
+    grpcTimeoutHeaderOffsetMs: durationMs(msd?.grpc_timeout_header_offset, 0),
+    upgrades,
+  };
 }
 
 const FILTER_CONFIG = 'type.googleapis.com/envoy.config.route.v3.FilterConfig';
@@ -298,13 +358,17 @@ function perFilter(m: Record<string, AnyMessage> | undefined, path: string, vali
 function virtualHost(v: D, path: string, validate: PerFilterValidator | undefined): VirtualHost {
   if (!v.name) throw configError(`${path}.name`, 'must not be empty');
   if (!v.domains || v.domains.length === 0) throw configError(`${path}.domains`, 'at least one domain is required');
+  const vhRetry = decodeRetryPolicy(v.retry_policy, path);
   const routes = (v.routes ?? []).map((r: D, i: number): Route => {
     const p = `${path}.routes[${i}]`;
     const perFilterConfig = perFilter(r.typed_per_filter_config, `${p}.typed_per_filter_config`, validate);
+    const action = routeAction(r, p);
     return {
       name: r.name ?? '',
       match: routeMatch(r.match, `${p}.match`),
-      action: routeAction(r, p),
+      // A virtual host's retry_policy applies to routes without their own.
+      action: action.type === 'cluster' && !action.retryPolicy && vhRetry ? { ...action, retryPolicy: vhRetry } : action,
+      cors: r.action === 'route' ? decodeCorsPolicy(r.route.cors, `${p}.route.cors`) : undefined,
       requestHeaders: headerMutation(r.request_headers_to_add, r.request_headers_to_remove, `${p}.request_headers`),
       responseHeaders: headerMutation(r.response_headers_to_add, r.response_headers_to_remove, `${p}.response_headers`),
       perFilterConfig,
@@ -316,6 +380,10 @@ function virtualHost(v: D, path: string, validate: PerFilterValidator | undefine
     routes,
     requestHeaders: headerMutation(v.request_headers_to_add, v.request_headers_to_remove, `${path}.request_headers`),
     responseHeaders: headerMutation(v.response_headers_to_add, v.response_headers_to_remove, `${path}.response_headers`),
+    perFilterConfig: perFilter(v.typed_per_filter_config, `${path}.typed_per_filter_config`, validate),
+    cors: decodeCorsPolicy(v.cors, `${path}.cors`),
+    includeRequestAttemptCount: v.include_request_attempt_count === true,
+    includeAttemptCountInResponse: v.include_attempt_count_in_response === true,
   };
 }
 

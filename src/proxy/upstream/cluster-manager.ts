@@ -6,6 +6,8 @@ import { isDeepStrictEqual } from 'node:util';
 import type { ClusterConfig, LoadAssignment } from '../config/cluster-config.ts';
 import type { StatsStore } from '../stats.ts';
 import { Cluster } from './cluster.ts';
+import type { Clock } from '../clock.ts';
+import { realClock } from '../clock.ts';
 
 export interface ClusterInfo {
   readonly cluster: Cluster;
@@ -19,9 +21,12 @@ export class ClusterManager {
   // EDS assignments outlive cluster updates: a re-created cluster keeps its endpoints.
   private readonly assignments = new Map<string, LoadAssignment>();
   private readonly store: StatsStore;
+  /** The clock clusters run outlier detection and health checks on (a ManualClock in tests). */
+  readonly clock: Clock;
 
-  constructor(store: StatsStore) {
+  constructor(store: StatsStore, clock: Clock = realClock) {
     this.store = store;
+    this.clock = clock;
   }
 
   get(name: string): Cluster | undefined {
@@ -46,7 +51,7 @@ export class ClusterManager {
         next.set(config.name, { ...old, version });
         continue;
       }
-      const cluster = new Cluster(config, this.store);
+      const cluster = new Cluster(config, this.store, this.clock);
       const la = config.edsServiceName ? this.assignments.get(config.edsServiceName) : undefined;
       if (la) cluster.setEndpoints(la.endpoints);
       next.set(config.name, { cluster, version, lastUpdated: new Date() });

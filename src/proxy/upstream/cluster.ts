@@ -9,12 +9,20 @@ import type { ClientRequestArgs } from 'node:http';
 import { lookup } from 'node:dns';
 import type { LookupAddress } from 'node:dns';
 import { createConnection } from 'node:net';
+import type { Socket } from 'node:net';
+import type { TlsStats } from '../transport-sockets/tls/tls-stats.ts';
+import { tlsStats } from '../transport-sockets/tls/tls-stats.ts';
+import { matchTransportSocket } from '../transport-sockets/transport-socket.ts';
 import type { Duplex } from 'node:stream';
 import type { ClusterConfig, EndpointConfig, LoadAssignment } from '../config/cluster-config.ts';
 import type { Counter, Gauge, StatsStore } from '../stats.ts';
 import { Host } from './host.ts';
-import type { LoadBalancer } from './load-balancer.ts';
-import { createLoadBalancer } from './load-balancer.ts';
+import { Http2ConnectionPool } from './http2-pool.ts';
+import type { Clock } from '../clock.ts';
+import { realClock } from '../clock.ts';
+import { DEFAULT_PRIORITY_LB_OPTIONS, PriorityLoadBalancer } from './priority-lb.ts';
+import { OutlierDetector } from './outlier-detection.ts';
+import { HealthChecker } from './health-checker.ts';
 
 export interface ClusterStats {
   readonly upstream_rq_total: Counter;
@@ -69,22 +77,42 @@ export class Cluster {
   private readonly store: StatsStore;
   private readonly statPrefix: string;
   private hosts: Host[] = [];
-  private lb: LoadBalancer = createLoadBalancer('ROUND_ROBIN', []);
+  /** Priorities, localities and panic over the per-host-set LB (priority-lb.ts). */
+  private lb: PriorityLoadBalancer;
+  private overprovisioningFactor = 140;
+  readonly clock: Clock;
+  /** Passive health (outlier_detection); the router reports results to it. */
+  readonly outlierDetector: OutlierDetector | undefined;
+  /** Active health (health_checks; Envoy uses the first). */
+  readonly healthChecker: HealthChecker | undefined;
+  /** Retries in flight, for the max_retries circuit breaker. */
+  readonly retryStats: { readonly upstream_rq_retry: Counter; readonly upstream_rq_retry_success: Counter; readonly upstream_rq_retry_overflow: Counter; readonly upstream_rq_retry_limit_exceeded: Counter; readonly upstream_rq_per_try_timeout: Counter; readonly lb_healthy_panic: Counter };
+  activeRetries = 0;
   private readonly responseCounters = new Map<number, Counter>();
   private dnsTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private h2Pool: Http2ConnectionPool | undefined;
+  private tlsStats: TlsStats | undefined;
   /** Resolves once the cluster has its first host set (Envoy's warming). */
   readonly initialized: Promise<void>;
   private markInitialized!: () => void;
 
-  constructor(config: ClusterConfig, store: StatsStore) {
+  constructor(config: ClusterConfig, store: StatsStore, clock: Clock = realClock) {
     this.config = config;
     this.name = config.name;
     this.store = store;
+    this.clock = clock;
     this.statPrefix = store.scope('cluster', config.name);
     const stats: Record<string, Counter | Gauge> = {};
     for (const n of STAT_NAMES) stats[n] = GAUGES.has(n) ? store.gauge(this.statPrefix + n) : store.counter(this.statPrefix + n);
     this.stats = stats as unknown as ClusterStats;
+    const rc = (n: string): Counter => store.counter(this.statPrefix + n);
+    this.retryStats = { upstream_rq_retry: rc('upstream_rq_retry'), upstream_rq_retry_success: rc('upstream_rq_retry_success'), upstream_rq_retry_overflow: rc('upstream_rq_retry_overflow'), upstream_rq_retry_limit_exceeded: rc('upstream_rq_retry_limit_exceeded'), upstream_rq_per_try_timeout: rc('upstream_rq_per_try_timeout'), lb_healthy_panic: rc('lb_healthy_panic') };
+    this.lb = this.buildLb();
+    const refresh = (): void => this.refreshLoadBalancer();
+    this.outlierDetector = config.outlierDetection ? new OutlierDetector(config.outlierDetection, () => this.hosts, refresh, store, this.statPrefix, clock) : undefined;
+    const hc = config.healthChecks?.[0];
+    this.healthChecker = hc ? new HealthChecker(hc, config.name, refresh, store, this.statPrefix, clock) : undefined;
     this.initialized = new Promise((r) => (this.markInitialized = r));
     this.agent = this.createAgent();
     if (config.type === 'STATIC') this.setEndpoints(config.loadAssignment!.endpoints);
@@ -104,12 +132,58 @@ export class Cluster {
     this.responseCounters.get(-Math.floor(status / 100))!.value++;
   }
 
+  /**
+   * Whether a request goes upstream over HTTP/2: the cluster's protocol
+   * options decide (cluster-protocol.ts), `use_downstream_protocol_config`
+   * following the downstream request's protocol.
+   */
+  usesHttp2(downstreamHttp2: boolean): boolean {
+    const kind = this.config.httpProtocol?.kind ?? 'http1';
+    return kind === 'http2' || (kind === 'downstream' && downstreamHttp2);
+  }
+
+  /** The HTTP/2 connection pool, made on first use. */
+  get http2Pool(): Http2ConnectionPool {
+    if (!this.h2Pool) {
+      const s = this.stats;
+      const c = (n: string): Counter => this.store.counter(this.statPrefix + n);
+      this.h2Pool = new Http2ConnectionPool(
+        { http2: this.config.httpProtocol!.http2, connectTimeoutMs: this.config.connectTimeoutMs, maxConnections: this.config.circuitBreakers.maxConnections, connectTimeoutCode: CONNECT_TIMEOUT },
+        { ...s, upstream_cx_http2_total: c('upstream_cx_http2_total'), upstream_cx_close_notify: c('upstream_cx_close_notify'), upstream_cx_destroy: c('upstream_cx_destroy') },
+      );
+    }
+    return this.h2Pool;
+  }
+
   get hostList(): readonly Host[] {
     return this.hosts;
   }
 
-  pickHost(): Host | undefined {
-    return this.lb.pick();
+  /**
+   * A host for one attempt. `hash` comes from the route's hash_policy (ring
+   * hash, Maglev); `attempt` > 0 asks a hashing LB for another host.
+   */
+  pickHost(hash?: number, attempt = 0): Host | undefined {
+    if (this.lb.inPanic) this.retryStats.lb_healthy_panic.value++;
+    return this.lb.pick(hash, attempt);
+  }
+
+  private buildLb(): PriorityLoadBalancer {
+    const x = this.config.lbExtras;
+    return new PriorityLoadBalancer(this.hosts, { ...DEFAULT_PRIORITY_LB_OPTIONS, ...x, policy: this.config.lbPolicy, overprovisioningFactor: this.overprovisioningFactor });
+  }
+
+  /** Rebuilds the load balancer after a health change (EDS, outlier ejection, active health check). */
+  refreshLoadBalancer(): void {
+    this.lb = this.buildLb();
+    let healthy = 0;
+    for (const h of this.hosts) if (h.healthy) healthy++;
+    this.stats.membership_healthy.value = healthy;
+  }
+
+  /** Per-priority load in percent (Envoy's priority load), for tests and admin. */
+  get priorityLoad(): readonly number[] {
+    return this.lb.priorityLoad;
   }
 
   /** Whether a new request would exceed max_requests (503 UO). */
@@ -131,6 +205,7 @@ export class Cluster {
   /** Applies an EDS ClusterLoadAssignment. */
   applyLoadAssignment(la: LoadAssignment): void {
     this.stats.update_success.value++;
+    if (la.overprovisioningFactor !== undefined) this.overprovisioningFactor = la.overprovisioningFactor;
     this.setEndpoints(la.endpoints);
   }
 
@@ -142,15 +217,16 @@ export class Cluster {
       h.priority = e.priority;
       h.health = e.health;
       h.locality = e.locality;
+      h.localityWeight = e.localityWeight ?? 0;
+      h.transportSocketMatch = e.transportSocketMatch;
       return h;
     });
-    // Envoy routes to the highest priority (lowest number) that has routable hosts.
-    const routable = this.hosts.filter((h) => h.routable);
-    const best = routable.reduce((p, h) => Math.min(p, h.priority), Infinity);
-    this.lb = createLoadBalancer(this.config.lbPolicy, routable.filter((h) => h.priority === best));
     this.stats.membership_total.value = this.hosts.length;
-    this.stats.membership_healthy.value = routable.length;
-    this.markInitialized();
+    // Envoy's warming: with active health checks, the first round decides before the cluster serves.
+    const firstChecks = this.healthChecker?.setHosts(this.hosts);
+    this.refreshLoadBalancer();
+    if (firstChecks) void firstChecks.then(this.markInitialized);
+    else this.markInitialized();
   }
 
   private resolveDns(): void {
@@ -178,11 +254,30 @@ export class Cluster {
     });
   }
 
+  /**
+   * A new transport connection to a host: plain TCP, or TLS when the cluster
+   * has a transport_socket (SNI, ALPN, session reuse, peer verification;
+   * `cluster.<name>.ssl.*` stats). Pools call this rather than net.connect.
+   */
+  openConnection(host: string, port: number): Socket {
+    let ts = this.config.transportSocket;
+    const matches = this.config.transportSocketMatches;
+    if (matches?.length) {
+      // Per endpoint (Istio auto mTLS); a new connection is rare enough for the scan.
+      const h = this.hosts.find((x) => x.port === port && x.address === host);
+      const m = matchTransportSocket(matches, h?.transportSocketMatch);
+      if (m) ts = m.socket;
+    }
+    if (!ts) return createConnection({ host, port });
+    this.tlsStats ??= tlsStats(this.store, this.statPrefix, 'upstream');
+    return ts.connect(host, port, this.tlsStats);
+  }
+
   private createAgent(): Agent {
     const agent = new Agent({ keepAlive: true, scheduling: 'lifo', maxSockets: this.config.circuitBreakers.maxConnections, maxTotalSockets: this.config.circuitBreakers.maxConnections });
     const timeoutMs = this.config.connectTimeoutMs;
     agent.createConnection = (options: ClientRequestArgs): Duplex => {
-      const socket = createConnection({ host: options.host ?? undefined, port: Number(options.port) });
+      const socket = this.openConnection(options.host ?? 'localhost', Number(options.port));
       socket.setNoDelay(true);
       const stats = this.stats;
       stats.upstream_cx_total.value++;
@@ -214,8 +309,11 @@ export class Cluster {
   close(): void {
     this.closed = true;
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
+    this.outlierDetector?.close();
+    this.healthChecker?.close();
     this.markInitialized();
     this.drainAgent();
+    this.h2Pool?.close();
   }
 
   private drainAgent(): void {

@@ -152,6 +152,8 @@ export class AdsClient {
     }
     if (res.type_url === TypeUrl.Cluster) this.follow(TypeUrl.ClusterLoadAssignment, this.proxy.clusters.edsNames());
     if (res.type_url === TypeUrl.Listener) this.follow(TypeUrl.RouteConfiguration, this.proxy.listeners.rdsNames());
+    // SDS over ADS: secrets named by the clusters and listeners just applied.
+    if ((res.type_url === TypeUrl.Cluster || res.type_url === TypeUrl.Listener) && this.proxy.secrets) this.follow(TypeUrl.Secret, this.proxy.secrets.names({ kind: 'ads' }));
     this.seen.add(res.type_url);
     if (this.seen.has(TypeUrl.Cluster) && this.seen.has(TypeUrl.Listener)) this.markInitialized();
   }

@@ -146,6 +146,8 @@ export class DeltaAdsClient {
     }
     if (res.type_url === TypeUrl.Cluster) this.follow(TypeUrl.ClusterLoadAssignment, this.sink.clusters.edsNames());
     if (res.type_url === TypeUrl.Listener) this.follow(TypeUrl.RouteConfiguration, this.sink.listeners.rdsNames());
+    // SDS over ADS: secrets named by the clusters and listeners just applied.
+    if ((res.type_url === TypeUrl.Cluster || res.type_url === TypeUrl.Listener) && this.sink.secrets) this.follow(TypeUrl.Secret, this.sink.secrets.names({ kind: 'ads' }));
     this.seen.add(res.type_url);
     if (this.seen.has(TypeUrl.Cluster) && this.seen.has(TypeUrl.Listener)) this.markInitialized();
   }

@@ -13,17 +13,21 @@ export interface XdsConfigSink {
   applyEndpoints(resources: readonly Record<string, any>[]): void;
   applyListeners(resources: readonly Record<string, any>[], version: string): Promise<unknown>;
   applyRoutes(resources: readonly Record<string, any>[], version: string): void;
+  /** SDS over ADS: the secret names TLS contexts wait for, and where responses go. */
+  readonly secrets?: { names(source: { kind: 'ads' }): string[] };
+  applySecrets?(resources: readonly Record<string, any>[], version: string): void;
 }
 
 
 /** The xDS APIs the proxy consumes, in the order Envoy applies them. */
-export const ORDER = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
+export const ORDER = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Secret];
 
 export const STAT_SCOPE: Record<string, string> = {
   [TypeUrl.Cluster]: 'cluster_manager.cds',
   [TypeUrl.ClusterLoadAssignment]: 'cluster_manager.eds',
   [TypeUrl.Listener]: 'listener_manager.lds',
   [TypeUrl.RouteConfiguration]: 'http.rds',
+  [TypeUrl.Secret]: 'sds',
 };
 
 /** Applies one API's full resource set; throws (-> NACK) without changing anything when invalid. */
@@ -40,6 +44,9 @@ export async function applyResources(sink: XdsConfigSink, typeUrl: string, resou
       break;
     case TypeUrl.RouteConfiguration:
       sink.applyRoutes(resources, version);
+      break;
+    case TypeUrl.Secret:
+      sink.applySecrets?.(resources, version);
       break;
   }
 }

@@ -4,6 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route, RouteTable, VirtualHost } from '../../config/route-config.ts';
+import type { UpgradeRequest } from '../../http/upgrade.ts';
 
 export type FilterStatus = 'continue' | 'stop';
 
@@ -39,4 +40,6 @@ export interface HttpStream {
   sendLocalReply(status: number, body: string, flag?: string): void;
   /** True once the downstream went away or a reply was sent. */
   readonly ended: boolean;
+  /** Set for an Upgrade (WebSocket) or CONNECT request the HCM allowed: the router relays it instead of a request/response. */
+  readonly upgrade?: UpgradeRequest;
 }

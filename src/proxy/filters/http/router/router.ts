@@ -3,9 +3,11 @@
 // cluster (weighted), a host (the cluster's load balancer), check circuit
 // breakers and stream the request through the cluster's keep-alive pool with
 // pipe() backpressure both ways. Failures map to Envoy's codes and flags:
-// 503 UH/UF/UO/UC/NC, 504 UT.
+// 503 UH/UF/UO/UC/NC, 504 UT. Retries (retry_policy, retry-state.ts) replay
+// a buffered body on a new host after a backoff on the proxy's clock, ending
+// in URX when exhausted; hash_policy feeds consistent-hash LBs; mirrors send
+// a copy to a shadow cluster; results feed outlier detection.
 
-import { request } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { TypeUrl } from '../../../../xds/index.ts';
@@ -16,6 +18,17 @@ import { CONNECT_TIMEOUT } from '../../../upstream/cluster.ts';
 import type { Host } from '../../../upstream/host.ts';
 import type { HttpFilterExtension, HttpFilterFactory } from '../../../registry.ts';
 import type { FilterStatus, HttpFilter, HttpStream } from '../http-filter.ts';
+import type { TransportFailure } from '../../../transport-sockets/transport-socket.ts';
+import type { ClientRequest } from 'node:http';
+import type { Clock, TimerHandle } from '../../../clock.ts';
+import { realClock } from '../../../clock.ts';
+import type { ResetReason } from './retry-state.ts';
+import { BufferedBody, RetryState } from './retry-state.ts';
+import { requestHash } from './request-hash.ts';
+import { sendMirrors } from './mirror.ts';
+import { forwardTrailers, openUpstreamRequest, respondTrailersOnly } from './upstream-codec.ts';
+import { relayUpgrade } from './upgrade-relay.ts';
+import { routeTimeoutMs } from '../../../http/grpc.ts';
 
 // Hop-by-hop headers never cross the proxy.
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'];
@@ -47,10 +60,25 @@ const OVERFLOW = 'upstream connect error or disconnect/reset before headers. res
 
 export class RouterFilter implements HttpFilter {
   private readonly clusters: ClusterManager;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  /** The route timeout: from the end of the downstream request over all attempts. */
+  private timer: TimerHandle | undefined;
+  /** The path as the first attempt rewrote it; retries reuse it. */
+  private rewrittenPath: string | undefined;
+  /** Retry and replay state, set only for routes with a retry_policy or mirrors. */
+  private retry: RetryState | undefined;
+  private body: BufferedBody | undefined;
+  private hash: number | undefined;
+  private setCookie: string | undefined;
+  private perTryTimer: TimerHandle | undefined;
+  private backoffTimer: TimerHandle | undefined;
+  private durationTimer: TimerHandle | undefined;
+  /** Aborts the attempt in flight (global timeout, stream end). */
+  private abortAttempt: ((err?: Error) => void) | undefined;
 
-  constructor(clusters: ClusterManager) {
+  constructor(clusters: ClusterManager, clock: Clock = realClock) {
     this.clusters = clusters;
+    this.clock = clock;
   }
 
   decodeHeaders(s: HttpStream): FilterStatus {
@@ -74,7 +102,11 @@ export class RouterFilter implements HttpFilter {
   }
 
   onDestroy(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
+    this.clock.clearTimeout(this.perTryTimer);
+    this.clock.clearTimeout(this.backoffTimer);
+    this.clock.clearTimeout(this.durationTimer);
+    this.retry?.releaseRetry();
   }
 
   private responseHeaders(s: HttpStream): void {
@@ -103,7 +135,77 @@ export class RouterFilter implements HttpFilter {
       s.sendLocalReply(503, OVERFLOW, 'UO');
       return;
     }
-    const host = cluster.pickHost();
+    if (action.hashPolicies && action.hashPolicies.length > 0) {
+      const h = requestHash(s, action.hashPolicies);
+      this.hash = h.hash;
+      this.setCookie = h.setCookie;
+    }
+    const mirrors = action.mirrorPolicies ?? [];
+    if (action.retryPolicy || mirrors.length > 0) {
+      // Keep the body for replays and copies; the attempt reads it from here.
+      const body = (this.body = new BufferedBody());
+      s.req.on('data', (chunk: Buffer) => {
+        s.bytesReceived += chunk.length;
+        body.push(chunk);
+      });
+      s.req.once('end', () => body.end());
+      if (action.retryPolicy) this.retry = new RetryState(action.retryPolicy, cluster);
+      if (mirrors.length > 0) sendMirrors(this.clusters, mirrors, s.req.method ?? 'GET', s.req.url ?? '/', { ...(s.req.headers as OutgoingHttpHeaders) }, body);
+    }
+    // Envoy's route timeout starts when the downstream request is complete and spans all retries.
+    // grpc-timeout may stand in for it (max_stream_duration.grpc_timeout_header_max).
+    const timeoutMs = routeTimeoutMs(action, s.req.headers);
+    if (timeoutMs > 0) {
+      const arm = (): void => {
+        if (!s.ended) this.timer = this.clock.setTimeout(() => this.onRouteTimeout(s, cluster), timeoutMs);
+      };
+      if (s.req.complete) arm();
+      else s.req.once('end', arm);
+    }
+    if (action.maxStreamDurationMs) {
+      const remaining = action.maxStreamDurationMs - (performance.now() - s.startTime);
+      this.durationTimer = this.clock.setTimeout(() => this.onMaxStreamDuration(s), Math.max(0, remaining));
+    }
+    this.attempt(s, action, cluster);
+  }
+
+  private onRouteTimeout(s: HttpStream, cluster: Cluster): void {
+    this.timer = undefined;
+    if (s.ended) return;
+    cluster.stats.upstream_rq_timeout.value++;
+    this.clock.clearTimeout(this.backoffTimer);
+    this.clock.clearTimeout(this.perTryTimer);
+    const abort = this.abortAttempt;
+    this.abortAttempt = undefined;
+    const err = new Error('upstream request timeout') as NodeJS.ErrnoException;
+    err.code = 'MESH_UPSTREAM_TIMEOUT';
+    abort?.(err);
+    if (!s.res.headersSent) s.sendLocalReply(504, 'upstream request timeout', 'UT');
+    else s.res.destroy();
+  }
+
+  /** Route max_stream_duration: the whole exchange took too long (Envoy: 408 before a response, flag DT). */
+  private onMaxStreamDuration(s: HttpStream): void {
+    this.durationTimer = undefined;
+    if (s.ended) return;
+    this.abortAttempt?.();
+    this.clock.clearTimeout(this.backoffTimer);
+    if (!s.res.headersSent) s.sendLocalReply(408, 'downstream duration timeout', 'DT');
+    else {
+      s.addResponseFlag('DT');
+      s.res.destroy();
+    }
+  }
+
+  /** One try: pick a host (honouring previous_hosts), check the pending breaker, send. */
+  private attempt(s: HttpStream, action: ClusterAction, cluster: Cluster): void {
+    if (s.ended) return;
+    const stats = cluster.stats;
+    const retry = this.retry;
+    let host = cluster.pickHost(this.hash);
+    if (retry && host && retry.policy.avoidPreviousHosts) {
+      for (let i = 1; i < retry.policy.hostSelectionMaxAttempts + 1 && host && retry.rejectsHost(host); i++) host = cluster.pickHost(this.hash, i);
+    }
     if (!host) {
       stats.upstream_cx_none_healthy.value++;
       s.sendLocalReply(503, 'no healthy upstream', 'UH');
@@ -115,26 +217,54 @@ export class RouterFilter implements HttpFilter {
       s.sendLocalReply(503, OVERFLOW, 'UO');
       return;
     }
+    retry?.recordHost(host);
     this.send(s, action, cluster, host);
+  }
+
+  /**
+   * Whether a failed attempt is retried. When it is, the next attempt is
+   * scheduled after the backoff; when retries are used up the caller answers,
+   * flagged URX (limit) or UO (max_retries overflow).
+   */
+  private retryAfter(s: HttpStream, action: ClusterAction, cluster: Cluster, decide: () => boolean): boolean {
+    const retry = this.retry;
+    if (!retry || !this.body?.replayable || s.ended || s.res.headersSent || !decide()) return false;
+    const d = retry.tryRetry();
+    if (d === 'limit') s.addResponseFlag('URX');
+    else if (d === 'overflow') s.addResponseFlag('UO');
+    if (d !== 'retry') return false;
+    this.backoffTimer = this.clock.setTimeout(() => {
+      this.backoffTimer = undefined;
+      this.attempt(s, action, cluster);
+    }, retry.backoffMs());
+    return true;
   }
 
   private send(s: HttpStream, action: ClusterAction, cluster: Cluster, host: Host): void {
     const { req, res } = s;
     const headers = req.headers as OutgoingHttpHeaders;
-    for (const h of HOP_BY_HOP) delete headers[h];
+    const retry = this.retry;
     let path = req.url ?? '/';
-    if (action.prefixRewrite !== undefined && s.route.match.kind !== 'regex') {
-      headers['x-envoy-original-path'] = path;
-      path = action.prefixRewrite + path.slice(s.route.match.value.length);
-    } else if (action.regexRewrite) {
-      headers['x-envoy-original-path'] = path;
-      path = action.regexRewrite.regex.matcher(s.path).replaceAll(action.regexRewrite.substitution) + (s.query ? `?${s.query}` : '');
-    }
-    if (action.hostRewrite) headers.host = action.hostRewrite;
-    applyHeaderMutation(headers, s.route.requestHeaders);
-    applyHeaderMutation(headers, s.virtualHost.requestHeaders);
-    applyHeaderMutation(headers, s.routeTable.requestHeaders);
+    // A retry reuses the request as the first attempt rewrote it.
+    if (!retry || retry.attemptCount === 1) {
+      for (const h of HOP_BY_HOP) delete headers[h];
+      if (action.prefixRewrite !== undefined && s.route.match.kind !== 'regex') {
+        headers['x-envoy-original-path'] = path;
+        path = action.prefixRewrite + path.slice(s.route.match.value.length);
+      } else if (action.regexRewrite) {
+        headers['x-envoy-original-path'] = path;
+        path = action.regexRewrite.regex.matcher(s.path).replaceAll(action.regexRewrite.substitution) + (s.query ? `?${s.query}` : '');
+      }
+      if (action.hostRewrite) headers.host = action.hostRewrite;
+      applyHeaderMutation(headers, s.route.requestHeaders);
+      applyHeaderMutation(headers, s.virtualHost.requestHeaders);
+      applyHeaderMutation(headers, s.routeTable.requestHeaders);
+      this.rewrittenPath = path;
+    } else path = this.rewrittenPath ?? path;
+    if (retry && s.virtualHost.includeRequestAttemptCount) headers['x-envoy-attempt-count'] = String(retry.attemptCount);
     s.upstreamHost = host.key;
+    // WebSocket and CONNECT: bytes both ways instead of a request/response.
+    if (s.upgrade) return relayUpgrade(s, action, cluster, host, path, headers);
 
     const stats = cluster.stats;
     stats.upstream_rq_total.value++;
@@ -153,29 +283,58 @@ export class RouterFilter implements HttpFilter {
       pending = false;
       stats.upstream_rq_active.value--;
       host.activeRequests--;
-      if (this.timer) clearTimeout(this.timer);
     };
 
-    const up = request({ agent: cluster.agent, host: host.address, port: host.port, method: req.method, path, headers, setHost: false });
+    const up: ClientRequest = openUpstreamRequest(s, cluster, host, path, headers);
     up.once('socket', () => {
       if (pending) stats.upstream_rq_pending_active.value--;
       pending = false;
     });
+    const outlier = cluster.outlierDetector;
+    this.abortAttempt = (err?: Error) => {
+      up.destroy(err);
+      finish();
+    };
     up.once('response', (upRes: IncomingMessage) => {
       const status = upRes.statusCode ?? 502;
       cluster.countResponse(status);
       if (status >= 500) host.rqError++;
+      outlier?.report(host, status);
       if (s.ended) {
         upRes.destroy();
         return finish();
       }
+      if (retry) {
+        retry.releaseRetry();
+        if (this.retryAfter(s, action, cluster, () => retry.retriableResponse(status, upRes.headers))) {
+          upRes.resume();
+          upRes.once('end', finish);
+          upRes.once('error', finish);
+          this.clock.clearTimeout(this.perTryTimer);
+          this.body?.detach(up);
+          return;
+        }
+        if (status < 500) retry.succeeded();
+        this.clock.clearTimeout(this.perTryTimer);
+      }
       const out = upRes.headers as OutgoingHttpHeaders;
       for (const h of HOP_BY_HOP) delete out[h];
       out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - started));
+      if (retry && s.virtualHost.includeAttemptCountInResponse) out['x-envoy-attempt-count'] = String(retry.attemptCount);
+      if (this.setCookie) {
+        const cur = out['set-cookie'];
+        out['set-cookie'] = cur === undefined ? [this.setCookie] : [...(Array.isArray(cur) ? cur : [String(cur)]), this.setCookie];
+      }
       for (const m of [s.route.responseHeaders, s.virtualHost.responseHeaders, s.routeTable.responseHeaders]) applyHeaderMutation(out, m);
       for (const name in out) res.setHeader(name, out[name]!);
+      if (respondTrailersOnly(upRes, s, status)) {
+        upRes.resume();
+        upRes.once('end', finish);
+        return;
+      }
       res.writeHead(status);
       upRes.on('data', (chunk: Buffer) => (s.bytesSent += chunk.length));
+      forwardTrailers(upRes, s);
       upRes.pipe(res);
       upRes.once('end', finish);
       upRes.once('error', () => {
@@ -192,7 +351,18 @@ export class RouterFilter implements HttpFilter {
         return;
       }
       if (err.code === 'MESH_UPSTREAM_TIMEOUT') return;
-      const connectFailure = err.code === CONNECT_TIMEOUT || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'EADDRNOTAVAIL';
+      const connectFailure = err.code === CONNECT_TIMEOUT || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'EADDRNOTAVAIL' || (err as TransportFailure).transportFailureReason !== undefined;
+      const reason: ResetReason = err.code === 'MESH_PER_TRY_TIMEOUT' ? 'timeout' : connectFailure ? 'connect-failure' : 'reset';
+      outlier?.report(host, reason);
+      if (retry) {
+        retry.releaseRetry();
+        this.body?.detach(up);
+        if (this.retryAfter(s, action, cluster, () => retry.retriableReset(reason))) return;
+      }
+      if (reason === 'timeout') {
+        s.sendLocalReply(504, 'upstream request timeout', 'UT');
+        return;
+      }
       if (connectFailure) {
         host.cxConnectFail++;
         s.sendLocalReply(503, CONNECT_FAILURE, 'UF');
@@ -205,27 +375,23 @@ export class RouterFilter implements HttpFilter {
         finish();
       }
     });
-    // Envoy's route timeout starts when the downstream request is complete.
-    if (action.timeoutMs > 0) {
-      const arm = (): void => {
+    // Envoy's per_try_timeout: this attempt alone; a retry may follow (upstream_rq_per_try_timeout).
+    if (retry && retry.policy.perTryTimeoutMs > 0) {
+      this.clock.clearTimeout(this.perTryTimer);
+      this.perTryTimer = this.clock.setTimeout(() => {
+        this.perTryTimer = undefined;
         if (done) return;
-        this.timer = setTimeout(() => {
-          if (done) return;
-          stats.upstream_rq_timeout.value++;
-          const err = new Error('upstream request timeout') as NodeJS.ErrnoException;
-          err.code = 'MESH_UPSTREAM_TIMEOUT';
-          const before = !res.headersSent;
-          up.destroy(err);
-          finish();
-          if (before) s.sendLocalReply(504, 'upstream request timeout', 'UT');
-          else res.destroy();
-        }, action.timeoutMs);
-      };
-      if (req.complete) arm();
-      else req.once('end', arm);
+        cluster.retryStats.upstream_rq_per_try_timeout.value++;
+        const err = new Error('upstream per-try timeout') as NodeJS.ErrnoException;
+        err.code = 'MESH_PER_TRY_TIMEOUT';
+        up.destroy(err);
+      }, retry.policy.perTryTimeoutMs);
     }
-    req.pipe(up);
-    req.on('data', (chunk: Buffer) => (s.bytesReceived += chunk.length));
+    if (this.body) this.body.attach(up);
+    else {
+      req.pipe(up);
+      req.on('data', (chunk: Buffer) => (s.bytesReceived += chunk.length));
+    }
   }
 }
 
@@ -260,6 +426,7 @@ export const routerExtension: HttpFilterExtension = {
   category: 'http',
   create(_config, context, _path, name): HttpFilterFactory {
     const clusters = context.clusters;
-    return { name: name || 'envoy.filters.http.router', terminal: true, create: () => new RouterFilter(clusters) };
+    const clock = context.clock ?? realClock;
+    return { name: name || 'envoy.filters.http.router', terminal: true, create: () => new RouterFilter(clusters, clock) };
   },
 };

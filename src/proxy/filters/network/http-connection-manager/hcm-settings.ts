@@ -9,6 +9,11 @@ import { decodeRouteConfiguration } from '../../../config/route-config.ts';
 import { durationMs, wrapped } from '../../../config/values.ts';
 import type { AccessLogger } from '../../../access-log.ts';
 import type { FactoryContext, HttpFilterFactory } from '../../../registry.ts';
+import { decodeStreamTimeouts, streamTimeoutsFactory } from './stream-timeouts.ts';
+import type { XfccSettings } from './xfcc.ts';
+import { decodeXfccSettings } from './xfcc.ts';
+import type { Http2Options } from '../../../http/http2-options.ts';
+import { decodeHttp2Options } from '../../../http/http2-options.ts';
 
 export interface HcmSettings {
   readonly statPrefix: string;
@@ -24,13 +29,22 @@ export interface HcmSettings {
   readonly serverName: string;
   readonly stripAnyHostPort: boolean;
   readonly accessLoggers: readonly AccessLogger[];
+  /** stream_idle_timeout / request_timeout / max_stream_duration as a first per-stream filter (stream-timeouts.ts); undefined when all are off. */
+  readonly streamTimeouts?: HttpFilterFactory;
+  /** forward_client_cert_details / set_current_client_cert_details (xfcc.ts). */
+  readonly xfcc: XfccSettings;
+  /** AUTO tells HTTP/2 (the h2 preface, or ALPN "h2") from HTTP/1.1 per connection. */
+  readonly codecType: 'AUTO' | 'HTTP1' | 'HTTP2';
+  readonly http2: Http2Options;
+  /** upgrade_configs: lower-cased upgrade type ("websocket", "connect") -> enabled. */
+  readonly upgrades: ReadonlyMap<string, boolean>;
 }
 
 type D = Record<string, any>;
 
 export function decodeHcmSettings(c: D, ctx: FactoryContext, path: string): HcmSettings {
   if (!c.stat_prefix) throw configError(`${path}.stat_prefix`, 'must not be empty');
-  if (c.codec_type !== 'AUTO' && c.codec_type !== 'HTTP1') throw configError(`${path}.codec_type`, `${c.codec_type} is not supported (AUTO or HTTP1)`);
+  if (c.codec_type !== 'AUTO' && c.codec_type !== 'HTTP1' && c.codec_type !== 'HTTP2') throw configError(`${path}.codec_type`, `${c.codec_type} is not supported (AUTO, HTTP1 or HTTP2)`);
   let routeTable: RouteTable | undefined;
   let rdsName: string | undefined;
   if (c.route_specifier === 'route_config') routeTable = decodeRouteConfiguration(c.route_config, `${path}.route_config`, (t, cfg, p) => ctx.registry.validatePerRoute(t, cfg, p));
@@ -72,5 +86,21 @@ export function decodeHcmSettings(c: D, ctx: FactoryContext, path: string): HcmS
     serverName: c.server_name || 'envoy',
     stripAnyHostPort: c.strip_any_host_port === true,
     accessLoggers,
+    streamTimeouts: streamTimeoutsFactory(decodeStreamTimeouts(c), ctx),
+    xfcc: decodeXfccSettings(c),
+    codecType: c.codec_type,
+    http2: decodeHttp2Options(c.http2_protocol_options, `${path}.http2_protocol_options`),
+    upgrades: decodeUpgrades(c.upgrade_configs, `${path}.upgrade_configs`),
   };
+}
+
+function decodeUpgrades(list: D[] | undefined, path: string): Map<string, boolean> {
+  const out = new Map<string, boolean>();
+  (list ?? []).forEach((u, i) => {
+    const type = String(u.upgrade_type ?? '').toLowerCase();
+    if (!type) throw configError(`${path}[${i}].upgrade_type`, 'must not be empty');
+    if (u.filters?.length) throw configError(`${path}[${i}].filters`, 'per-upgrade filter chains are not supported');
+    out.set(type, wrapped(u.enabled, true));
+  });
+  return out;
 }

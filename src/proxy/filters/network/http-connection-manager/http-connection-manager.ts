@@ -5,8 +5,9 @@
 // logs. One instance per listener config version: connections keep the
 // instance they were accepted on until they drain.
 
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +19,11 @@ import type { Counter, Gauge, StatsStore } from '../../../stats.ts';
 import type { FilterStatus, HttpFilter, HttpStream } from '../../http/http-filter.ts';
 import type { HcmSettings } from './hcm-settings.ts';
 import { decodeHcmSettings } from './hcm-settings.ts';
+import { applyXfcc } from './xfcc.ts';
+import { createHttp2Codec, detectCodec } from './codec.ts';
+import { isGrpcRequest, sendGrpcLocalReply } from '../../../http/grpc.ts';
+import type { UpgradeRequest } from '../../../http/upgrade.ts';
+import { upgradeAllowed } from '../../../http/upgrade.ts';
 
 interface HcmStats {
   downstream_cx_total: Counter;
@@ -33,6 +39,10 @@ interface HcmStats {
   rq_direct_response: Counter;
   rq_redirect: Counter;
   downstream_rq_header_overflow: Counter;
+  downstream_cx_http1_total: Counter;
+  downstream_cx_http2_total: Counter;
+  downstream_cx_upgrades_total: Counter;
+  downstream_cx_upgrades_active: Gauge;
 }
 
 const HEADER_OVERFLOW_REPLY = 'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 31\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nRequest Header Fields Too Large';
@@ -46,6 +56,9 @@ export class HttpConnectionManager implements NetworkFilterFactory {
   private readonly sockets = new Set<Socket>();
   draining = false;
   private drainTimer: NodeJS.Timeout | undefined;
+  /** The HTTP/2 codec (codec_type AUTO or HTTP2) and its live sessions. */
+  private readonly h2Server: Http2Server | undefined;
+  private readonly h2Sessions = new Set<ServerHttp2Session>();
 
   constructor(settings: HcmSettings, context: FactoryContext) {
     this.settings = settings;
@@ -70,6 +83,13 @@ export class HttpConnectionManager implements NetworkFilterFactory {
       } else if (err.code === 'ECONNRESET') socket.destroy();
       else socket.end(BAD_REQUEST_REPLY);
     });
+    // Upgrades (WebSocket, ...) and CONNECT leave node's parser with the raw socket.
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+    if (settings.codecType !== 'HTTP1') {
+      // The compat request/response mirror node:http's (see codec.ts).
+      this.h2Server = createHttp2Codec(settings, this.h2Sessions, (req, res) => this.onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse));
+    }
   }
 
   get rdsNames(): readonly string[] {
@@ -89,7 +109,49 @@ export class HttpConnectionManager implements NetworkFilterFactory {
       this.stats.downstream_cx_active.value--;
       this.sockets.delete(socket);
     });
+    if (this.settings.codecType === 'HTTP1') this.onHttp1Connection(socket);
+    else if (this.settings.codecType === 'HTTP2') this.onHttp2Connection(socket);
+    else detectCodec(socket, this.onHttp1Connection, this.onHttp2Connection);
+  }
+
+  private readonly onHttp1Connection = (socket: Socket): void => {
+    this.stats.downstream_cx_http1_total.value++;
     this.server.emit('connection', socket);
+  };
+
+  private readonly onHttp2Connection = (socket: Socket): void => {
+    this.stats.downstream_cx_http2_total.value++;
+    this.h2Server!.emit('connection', socket);
+  };
+
+  /**
+   * An Upgrade or CONNECT request: it runs the filter chain like any other,
+   * with a response bound to the raw socket; the router relays the upgraded
+   * bytes (http/upgrade.ts). `Upgrade: h2c` is ignored, as Envoy does: the
+   * request is served over HTTP/1.1 and the connection then closes.
+   */
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const type = req.method === 'CONNECT' ? 'connect' : String(req.headers.upgrade ?? '').toLowerCase();
+    const res = new ServerResponse(req);
+    res.assignSocket(socket);
+    res.shouldKeepAlive = false;
+    if (type === 'h2c') {
+      delete req.headers.upgrade;
+      delete req.headers['http2-settings'];
+      res.once('finish', () => socket.end());
+      this.onRequest(req, res);
+      return;
+    }
+    const upgrade: UpgradeRequest = { type, socket, head, established: false };
+    // A local reply (403, 404, 503...) ends the connection: no parser is left to read another request.
+    res.once('finish', () => {
+      if (!upgrade.established) socket.end();
+    });
+    this.stats.downstream_cx_upgrades_total.value++;
+    this.stats.downstream_cx_upgrades_active.value++;
+    socket.once('close', () => this.stats.downstream_cx_upgrades_active.value--);
+    this.onRequest(req, res, upgrade);
   }
 
   drain(): void {
@@ -99,11 +161,14 @@ export class HttpConnectionManager implements NetworkFilterFactory {
     // connections get until drain_timeout to send one last request.
     this.drainTimer = setTimeout(() => this.close(), this.settings.drainTimeoutMs);
     this.drainTimer.unref();
+    // HTTP/2: GOAWAY now; open streams finish.
+    for (const session of this.h2Sessions) session.close();
   }
 
   close(): void {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.server.closeAllConnections();
+    for (const session of this.h2Sessions) session.destroy();
     for (const s of this.sockets) s.destroy();
   }
 
@@ -111,7 +176,7 @@ export class HttpConnectionManager implements NetworkFilterFactory {
     return this.settings.routeTable ?? this.context.routes.get(this.settings.rdsName!);
   }
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+  private onRequest(req: IncomingMessage, res: ServerResponse, upgrade?: UpgradeRequest): void {
     const stats = this.stats;
     stats.downstream_rq_total.value++;
     stats.downstream_rq_active.value++;
@@ -120,29 +185,41 @@ export class HttpConnectionManager implements NetworkFilterFactory {
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const query = q < 0 ? '' : url.slice(q + 1);
-    let host = (req.headers.host ?? '').toLowerCase();
-    if (this.settings.stripAnyHostPort) host = stripPort(host);
     const headers = req.headers;
+    // HTTP/2 carries the host in :authority; filters and HTTP/1.1 upstreams read `host`.
+    if (req.httpVersionMajor === 2 && headers[':authority'] !== undefined) headers.host = headers[':authority'] as string;
+    let host = (headers.host ?? '').toLowerCase();
+    if (this.settings.stripAnyHostPort) host = stripPort(host);
     if (this.settings.generateRequestId && !headers['x-request-id']) headers['x-request-id'] = randomUUID();
+    applyXfcc(headers, req.socket, this.settings.xfcc);
     if (this.settings.useRemoteAddress) {
       const remote = req.socket.remoteAddress ?? '';
       const xff = headers['x-forwarded-for'];
       headers['x-forwarded-for'] = xff ? `${xff}, ${remote}` : remote;
-      headers['x-forwarded-proto'] = 'http';
-    } else if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = 'http';
+      headers['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    } else if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
     if (this.draining) res.shouldKeepAlive = false;
     res.setHeader('server', this.settings.serverName);
 
     const table = this.routeTable();
     const vh = table?.selectVirtualHost(host);
-    const route = vh ? matchRoute(vh, path, query, headers) : undefined;
+    const route = vh ? matchRoute(vh, path, query, headers, req.method) : undefined;
     const stream = new Stream(this, req, res, path, query, host, table!, vh!, route!, startTime);
     if (!route) {
       stats.no_route.value++;
       stream.sendLocalReply(404, '', 'NR');
       return;
     }
+    if (upgrade) {
+      stream.upgrade = upgrade;
+      // Envoy: an upgrade neither the route nor the HCM enables is refused with 403.
+      if (!upgradeAllowed(upgrade.type, route, this.settings.upgrades)) {
+        stream.sendLocalReply(403, '');
+        return;
+      }
+    }
     stream.filters = this.settings.filters.map((f) => f.create());
+    if (this.settings.streamTimeouts) stream.filters.unshift(this.settings.streamTimeouts.create());
     stream.continueDecoding();
   }
 }
@@ -173,6 +250,10 @@ function hcmStats(store: StatsStore, prefix: string): HcmStats {
     rq_direct_response: c('rq_direct_response'),
     rq_redirect: c('rq_redirect'),
     downstream_rq_header_overflow: c('downstream_rq_header_overflow'),
+    downstream_cx_http1_total: c('downstream_cx_http1_total'),
+    downstream_cx_http2_total: c('downstream_cx_http2_total'),
+    downstream_cx_upgrades_total: c('downstream_cx_upgrades_total'),
+    downstream_cx_upgrades_active: store.gauge(`${p}downstream_cx_upgrades_active`),
   };
 }
 
@@ -188,6 +269,7 @@ class Stream implements HttpStream {
   readonly route: Route;
   readonly startTime: number;
   readonly hcm: HttpConnectionManager;
+  upgrade: UpgradeRequest | undefined;
   upstreamHost = '';
   bytesSent = 0;
   filters: HttpFilter[] = [];
@@ -238,6 +320,12 @@ class Stream implements HttpStream {
       res.destroy();
       return;
     }
+    // gRPC clients get a trailers-only reply with the status mapped, as Envoy sends.
+    if (isGrpcRequest(this.req.headers)) {
+      sendGrpcLocalReply(this.req, res, status, body);
+      if (!this.req.complete) this.req.resume();
+      return;
+    }
     const headers: Record<string, string | number> = { 'content-length': Buffer.byteLength(body) };
     if (body) headers['content-type'] = 'text/plain';
     res.writeHead(status, headers);
@@ -269,7 +357,7 @@ class Stream implements HttpStream {
       startTime: performance.timeOrigin + this.startTime,
       method,
       path,
-      protocol: `HTTP/${this.req.httpVersion}`,
+      protocol: this.req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/${this.req.httpVersion}`,
       status,
       flags: this.flags,
       bytesReceived: this.bytesReceived,
