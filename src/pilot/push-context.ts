@@ -246,10 +246,29 @@ export class PushContext implements PushContextLike {
     return this.gateways.filter((g) => labelsMatch(g.spec.selector, proxy.labels));
   }
 
+  #byAddress: Map<string, ServiceEndpoint[]> | undefined;
+
+  /** Every endpoint by workload address, in service order (what the scan in inboundEndpoints yields). */
+  #endpointsByAddress(): Map<string, ServiceEndpoint[]> {
+    if (this.#byAddress) return this.#byAddress;
+    const index = new Map<string, ServiceEndpoint[]>();
+    for (const s of this.services) {
+      for (const ep of this.endpoints(s.hostname)) {
+        const list = index.get(ep.workload.address);
+        if (list) list.push(ep);
+        else index.set(ep.workload.address, [ep]);
+      }
+    }
+    this.#byAddress = index;
+    return index;
+  }
+
   /** Endpoints on this proxy's own addresses: what its inbound side serves. */
   inboundEndpoints(proxy: ProxyNode): ServiceEndpoint[] {
     const ips = new Set(proxy.ipAddresses);
     if (proxy.workload) ips.add(proxy.workload.address);
+    // One address (the usual sidecar): an index built once per push instead of a scan of every endpoint per proxy.
+    if (ips.size === 1) return [...(this.#endpointsByAddress().get(ips.values().next().value!) ?? [])];
     const out: ServiceEndpoint[] = [];
     for (const s of this.services) {
       for (const ep of this.endpoints(s.hostname)) if (ips.has(ep.workload.address)) out.push(ep);

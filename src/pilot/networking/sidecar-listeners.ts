@@ -193,12 +193,21 @@ export function outboundPorts(services: readonly Service[]): Map<number, Service
 }
 
 export function buildSidecarListeners(push: PushContext, proxy: ProxyNode): BuiltListener[] {
+  return [...buildSidecarOutboundListeners(push, proxy), buildSidecarInboundListener(push, proxy)];
+}
+
+/** virtualOutbound and the outbound port listeners: they depend on the proxy's namespace, Sidecar and (for sourceLabels matches) labels only. */
+export function buildSidecarOutboundListeners(push: PushContext, proxy: ProxyNode): BuiltListener[] {
   const services = push.servicesFor(proxy);
   const vss = push.virtualServicesFor(proxy, MESH_GATEWAY);
   const out = [virtualOutbound(push, proxy)];
   for (const [port, list] of outboundPorts(services)) out.push(outboundPortListener(push, proxy, port, list, vss));
-  out.push(virtualInbound(push, proxy));
   return out;
+}
+
+/** virtualInbound: depends on the proxy only through inboundPorts(push, proxy). */
+export function buildSidecarInboundListener(push: PushContext, proxy: ProxyNode): BuiltListener {
+  return virtualInbound(push, proxy);
 }
 
 /** The HTTP ports a sidecar has route configs for. */

@@ -54,6 +54,28 @@ export class Watch {
     this.wildcard = wildcard;
   }
 
+  /** Subscribed names by the host of their cluster name ('' for other names), for the EDS fast path; see namesChanged(). */
+  private hostIndex: Map<string, string[]> | undefined;
+
+  namesByHost(hostOf: (name: string) => string | undefined): ReadonlyMap<string, readonly string[]> {
+    if (!this.hostIndex) {
+      const index = new Map<string, string[]>();
+      for (const n of this.names) {
+        const host = hostOf(n) ?? '';
+        const list = index.get(host);
+        if (list) list.push(n);
+        else index.set(host, [n]);
+      }
+      this.hostIndex = index;
+    }
+    return this.hostIndex;
+  }
+
+  /** Call after changing `names`. */
+  namesChanged(): void {
+    this.hostIndex = undefined;
+  }
+
   wants(name: string): boolean {
     return this.wildcard || this.names.has(name);
   }
@@ -113,10 +135,28 @@ export class Connection {
     this.peer = peer;
   }
 
+  /** Response bytes written to the stream and not yet flushed to the socket (see PilotXdsServer's unsent budget). */
+  unsentBytes = 0;
+  /** Requests received and not handled yet (held back while the server's unsent budget is spent). */
+  readonly pendingRequests: (DiscoveryRequest | DeltaDiscoveryRequest)[] = [];
+  /** Called with the size of each response written. */
+  onWritten: ((bytes: number) => void) | undefined;
+  /** Called with the size of each response once it is flushed. */
+  onFlushed: ((bytes: number) => void) | undefined;
+
   /** Writes a response; false when the stream is gone or asks the writer to wait for 'drain'. */
   write(response: DiscoveryResponse | DeltaDiscoveryResponse): boolean {
     if (this.closed || this.call.cancelled || this.call.writableEnded) return true;
-    return (this.call as grpc.ServerDuplexStream<unknown, unknown>).write(response);
+    let bytes = 0;
+    for (const r of response.resources) bytes += ('resource' in r ? r.resource?.value.length : 'value' in r ? r.value.length : 0) ?? 0;
+    this.unsentBytes += bytes;
+    this.onWritten?.(bytes);
+    return (this.call as grpc.ServerDuplexStream<unknown, unknown>).write(response, () => {
+      // grpc-js calls back once the frame is handed to the socket; never when the call was cancelled (closeConnection settles those).
+      if (this.closed) return;
+      this.unsentBytes -= bytes;
+      this.onFlushed?.(bytes);
+    });
   }
 
   status(): ProxyStatus {

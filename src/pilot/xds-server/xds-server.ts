@@ -44,6 +44,8 @@ export interface PilotXdsServerOptions<P extends PushContextLike> {
   readonly maxConnections?: number;
   /** Proxies pushed at once (Istio PILOT_PUSH_THROTTLE). Default 100. */
   readonly pushConcurrency?: number;
+  /** Requests wait while more response bytes than this are written and not yet read by clients. Default 64 MiB. */
+  readonly maxUnsentBytes?: number;
   /** Sent as control_plane.identifier. Default `pilot`. */
   readonly identifier?: string;
 }
@@ -90,6 +92,31 @@ interface SyncMode {
   readonly force: boolean;
 }
 
+// Resource names repeat across proxies (every sidecar subscribes to the same
+// ~1000 EDS clusters at 1000 services): keep one string per name rather than
+// one per proxy (about 100 KB per proxy at that size).
+const internedNames = new Map<string, string>();
+function intern(name: string): string {
+  const known = internedNames.get(name);
+  if (known !== undefined) return known;
+  if (internedNames.size >= 1_000_000) internedNames.clear(); // a bound against clients sending endless names
+  internedNames.set(name, name);
+  return name;
+}
+
+// name -> host (null: not a cluster name), shared by all proxies: names are interned, so this is computed once per name.
+const hostsOfNames = new Map<string, string | null>();
+function internedClusterHost(name: string): string | undefined {
+  let host = hostsOfNames.get(name);
+  if (host === undefined) {
+    const h = clusterHost(name);
+    host = h === undefined ? null : intern(h);
+    if (hostsOfNames.size >= 1_000_000) hostsOfNames.clear();
+    hostsOfNames.set(name, host);
+  }
+  return host ?? undefined;
+}
+
 function isNack(detail: StatusMessage | null | undefined): detail is StatusMessage {
   return !!detail && (!!detail.code || !!detail.message);
 }
@@ -122,6 +149,13 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
   private readonly connections = new Map<string, Connection>();
   private readonly counters: Omit<XdsServerStats, 'connections'> = { pushRequests: 0, pushes: 0, responses: 0, acks: 0, nacks: 0, staleNonces: 0, unknownTypeRequests: 0 };
   private currentPush: P;
+  /** Response bytes written by request handling and pushes and not yet flushed, over all connections. */
+  private unsentBytes = 0;
+  private readonly maxUnsentBytes: number;
+  private lastFlushAt = 0;
+  /** Connections whose requests wait for the unsent budget, in arrival order. */
+  private readonly waiting = new Set<Connection>();
+  private waitTimer: NodeJS.Timeout | undefined;
   private nextConnection = 1;
   private nextNonce = 1;
 
@@ -134,6 +168,7 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     this.metrics = options.metrics ? createXdsMetrics(options.metrics, () => this.connections.size) : noMetrics;
     this.maxConnections = options.maxConnections ?? 10000;
     this.identifier = options.identifier ?? 'pilot';
+    this.maxUnsentBytes = options.maxUnsentBytes ?? 64 * 1024 * 1024;
     for (const [typeUrl, generator] of this.generators) {
       if (generator.typeUrl !== typeUrl) throw new Error(`generator for ${typeUrl} says its type URL is ${generator.typeUrl}`);
     }
@@ -208,6 +243,8 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
   close(): void {
     this.debouncer.stop();
     this.queue.close();
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
     for (const conn of [...this.connections.values()]) {
       this.closeConnection(conn);
       conn.call.end();
@@ -234,17 +271,21 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     this.connections.set(conn.id, conn);
     this.log.debug({ connection: conn.id, peer: conn.peer, protocol }, 'ADS stream opened');
     const done = () => this.closeConnection(conn);
+    conn.onWritten = (bytes) => {
+      // Crossing the budget starts the clock of the stall escape.
+      if (this.unsentBytes < this.maxUnsentBytes && this.unsentBytes + bytes >= this.maxUnsentBytes) this.lastFlushAt = this.clock.now();
+      this.unsentBytes += bytes;
+    };
+    conn.onFlushed = (bytes) => {
+      this.unsentBytes -= bytes;
+      this.lastFlushAt = this.clock.now();
+      this.admitWaiting();
+    };
     call.on('data', (req: DiscoveryRequest | DeltaDiscoveryRequest) => {
       // Requests still in flight after the stream was refused or closed.
       if (conn.closed) return;
-      try {
-        if (protocol === 'sotw') this.onSotwRequest(conn, req as DiscoveryRequest);
-        else this.onDeltaRequest(conn, req as DeltaDiscoveryRequest);
-      } catch (err) {
-        // A bug of ours must not take the process down with it; the client retries on a new stream.
-        this.log.error({ connection: conn.id, err }, 'failed to handle a discovery request');
-        call.emit('error', { code: grpc.status.INTERNAL, details: 'internal error handling the request' });
-      }
+      conn.pendingRequests.push(req);
+      this.handleRequests(conn);
     });
     call.on('end', () => {
       done();
@@ -255,9 +296,64 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     call.on('close', done);
   }
 
+  /**
+   * Handles a connection's requests in order, unless the responses already
+   * written and not yet flushed to clients exceed maxUnsentBytes: then the
+   * connection waits its turn (FIFO) until clients have read enough. Node's
+   * streams buffer without bound, so without this 2000 sidecars connecting at
+   * once had ~2 GB of responses (1000 clusters + 1000 endpoints each) sitting
+   * in memory at the same time. Envoy gets the same bound from gRPC flow
+   * control in Istio. A budget that makes no progress for a few seconds (clients that
+   * do not read) does not hold the others back.
+   */
+  private handleRequests(conn: Connection): void {
+    while (conn.pendingRequests.length > 0 && !conn.closed) {
+      if (this.unsentBytes >= this.maxUnsentBytes && this.clock.now() - this.lastFlushAt < 3000) {
+        this.waiting.add(conn);
+        this.armWaitTimer();
+        return;
+      }
+      const req = conn.pendingRequests.shift()!;
+      try {
+        if (conn.protocol === 'sotw') this.onSotwRequest(conn, req as DiscoveryRequest);
+        else this.onDeltaRequest(conn, req as DeltaDiscoveryRequest);
+      } catch (err) {
+        // A bug of ours must not take the process down with it; the client retries on a new stream.
+        this.log.error({ connection: conn.id, err }, 'failed to handle a discovery request');
+        conn.call.emit('error', { code: grpc.status.INTERNAL, details: 'internal error handling the request' });
+      }
+    }
+  }
+
+  /** Re-checks the waiting connections now and then: the stall escape of handleRequests needs no flush to fire. */
+  private armWaitTimer(): void {
+    this.waitTimer ??= setTimeout(() => {
+      this.waitTimer = undefined;
+      this.admitWaiting();
+      if (this.waiting.size > 0) this.armWaitTimer();
+    }, 1000);
+  }
+
+  private admitWaiting(): void {
+    for (const conn of this.waiting) {
+      if (this.unsentBytes >= this.maxUnsentBytes && this.clock.now() - this.lastFlushAt < 3000) return;
+      this.waiting.delete(conn);
+      this.handleRequests(conn);
+    }
+    if (this.waiting.size === 0 && this.waitTimer) {
+      clearTimeout(this.waitTimer);
+      this.waitTimer = undefined;
+    }
+  }
+
   private closeConnection(conn: Connection): void {
     if (conn.closed) return;
     conn.closed = true;
+    // Its unflushed responses will never call back.
+    this.unsentBytes -= conn.unsentBytes;
+    conn.unsentBytes = 0;
+    conn.pendingRequests.length = 0;
+    this.waiting.delete(conn);
     this.connections.delete(conn.id);
     this.queue.remove(conn);
     this.log.debug({ connection: conn.id, proxy: conn.proxy?.id }, 'ADS stream closed');
@@ -339,7 +435,7 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     }
     // The first request of a type (or the client starting over): it is owed everything.
     watch = new Watch(typeUrl, wildcard);
-    for (const n of names) watch.names.add(n);
+    for (const n of names) watch.names.add(intern(n));
     conn.watches.set(typeUrl, watch);
     this.sync(conn, watch, this.currentPush, { full: true, force: true });
   }
@@ -358,7 +454,7 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     let watch = conn.watches.get(typeUrl);
     if (!watch) {
       watch = new Watch(typeUrl, subscribe.includes('*') || (subscribe.length === 0 && isWildcardType(typeUrl)));
-      for (const n of subscribe) if (n !== '*') watch.names.add(n);
+      for (const n of subscribe) if (n !== '*') watch.names.add(intern(n));
       // What the client says it already holds (after a reconnect) is not sent again unless it changed.
       for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) if (watch.wants(name)) watch.held.set(name, { version });
       conn.watches.set(typeUrl, watch);
@@ -373,12 +469,13 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     if (subscribe.length === 0 && unsubscribe.length === 0) return;
     for (const n of subscribe) {
       if (n === '*') watch.wildcard = true;
-      else watch.names.add(n);
+      else watch.names.add(intern(n));
     }
     for (const n of unsubscribe) {
       if (n === '*') watch.wildcard = false;
       else watch.names.delete(n);
     }
+    watch.namesChanged();
     forgetUnwanted(watch);
     this.sync(conn, watch, this.currentPush, { full: true, force: false });
   }
@@ -398,13 +495,21 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     // SotW Listener and Cluster responses carry the whole set, so they are always generated whole.
     const fullState = conn.protocol === 'sotw' && isWildcardType(watch.typeUrl);
     const full = mode.full || fullState;
-    let names = watch.wildcard ? undefined : [...watch.names];
-    if (!full && names && mode.changedHosts) {
-      const changed = mode.changedHosts;
-      names = names.filter((n) => {
-        const host = clusterHost(n);
-        return host === undefined || changed.has(host);
-      });
+    let names: string[] | undefined;
+    if (watch.wildcard) {
+      names = undefined;
+    } else if (!full && mode.changedHosts) {
+      // The endpoint fast path: the names of the changed hosts (plus any that
+      // are not cluster names), from an index kept per watch rather than a
+      // scan of every subscribed name of every proxy.
+      const index = watch.namesByHost(internedClusterHost);
+      names = [...(index.get('') ?? [])];
+      for (const host of mode.changedHosts) {
+        const list = index.get(host);
+        if (list) names.push(...list);
+      }
+    } else {
+      names = [...watch.names];
     }
     if (names && names.length === 0 && !mode.force) return { sent: false, flowing: true };
     let packed: PackedResource[];
@@ -425,7 +530,8 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     const changed = packed.filter((p) => watch.held.get(p.name)?.version !== p.version);
     const removed = [...watch.held.keys()].filter((n) => (!scope || scope.has(n)) && !present.has(n));
     if (changed.length === 0 && removed.length === 0 && !mode.force) return { sent: false, flowing: true };
-    for (const p of changed) watch.held.set(p.name, { version: p.version });
+    // The packed resource itself records the version: no object per proxy and resource (2000 proxies x 2000 resources at scale).
+    for (const p of changed) watch.held.set(p.name, p);
     for (const n of removed) watch.held.delete(n);
     const nonce = this.newNonce();
     let response: DiscoveryResponse | DeltaDiscoveryResponse;
@@ -476,6 +582,8 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     for (const typeUrl of pushOrder(conn.watches.keys())) {
       // The fast path touches endpoints only.
       if (!merged.full && typeUrl !== TypeUrl.ClusterLoadAssignment) continue;
+      // A full push for a change that cannot touch this type (PushRequest.types).
+      if (merged.full && merged.types && !merged.types.has(typeUrl)) continue;
       const watch = conn.watches.get(typeUrl)!;
       const result = this.sync(conn, watch, push, { full: merged.full, ...(merged.changedHosts ? { changedHosts: merged.changedHosts } : {}), force: false });
       if (!result.flowing) flowing = false;
@@ -498,7 +606,8 @@ function pushOrder(typeUrls: Iterable<string>): string[] {
 function resubscribe(watch: Watch, wildcard: boolean, names: ReadonlySet<string>): void {
   watch.wildcard = wildcard;
   watch.names.clear();
-  for (const n of names) watch.names.add(n);
+  for (const n of names) watch.names.add(intern(n));
+  watch.namesChanged();
   forgetUnwanted(watch);
 }
 
