@@ -37,7 +37,7 @@ process.on('message', (msg: { cmd?: string; id?: number }) => {
 });
 
 try {
-  plane = await ControlPlane.start({ dataDir, listenAddress: '127.0.0.1', apiPort: 0, monitoringPort: 0, galleyPort: 0, xdsPort: 0, mixerPort: 0, log: createLogger('control-plane') });
+  plane = await ControlPlane.start({ dataDir, listenAddress: '127.0.0.1', apiPort: 0, monitoringPort: 0, galleyPort: 0, xdsPort: 0, mixerPort: 0, caPort: 0, log: createLogger('control-plane') });
   process.send({ ready: true, ports: plane.ports, pid: process.pid });
 } catch (err) {
   console.error('control plane failed to start:', err);

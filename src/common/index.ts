@@ -6,3 +6,5 @@ export { createProcessRegistry, Registry } from './metrics.ts';
 export { env, ENV_KNOBS } from './env.ts';
 export type { EnvKnob, EnvKnobName } from './env.ts';
 export { deepFreeze } from './deep-freeze.ts';
+export { spiffeId, parseSpiffeId } from './spiffe.ts';
+export type { WorkloadIdentity } from './spiffe.ts';

@@ -2,8 +2,8 @@
 // It holds Galley (the config store, durable or a watched directory; the config
 // API the CLI talks to; snapshot distribution in-process and over gRPC), Pilot
 // (service registry and the xDS ADS server on 15010), Mixer (policy and
-// telemetry: ext_authz, RLS and ALS on 9091) and the monitoring endpoint with
-// Pilot's /debug pages. Citadel joins it as a module behind its own interface.
+// telemetry: ext_authz, RLS and ALS on 9091), Citadel (the CA and its CSR
+// signing service on 15012) and the monitoring endpoint with Pilot's /debug pages.
 
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
@@ -16,6 +16,7 @@ import type { Logger, Registry } from '../common/index.ts';
 import { createLogger, createProcessRegistry } from '../common/index.ts';
 import type { ConfigSnapshot, ConfigStore } from '../galley/index.ts';
 import { createHttpApiServer, DirectorySource, DurableStore, GalleyDistributionServer, SnapshotDistributor } from '../galley/index.ts';
+import { Citadel } from '../citadel/index.ts';
 import { Mixer } from '../mixer/index.ts';
 import { Pilot } from '../pilot/index.ts';
 import { createMonitoringServer } from './monitoring-server.ts';
@@ -36,6 +37,10 @@ export interface ControlPlaneOptions {
   readonly xdsPort: number;
   /** Mixer's gRPC port (ext_authz Check, RLS ShouldRateLimit, ALS reports), Istio's 9091. */
   readonly mixerPort: number;
+  /** Citadel's CSR signing service (gRPC over TLS), Istio's 15012. */
+  readonly caPort: number;
+  /** A plugged-in CA in Istio's cacerts layout; a self-signed root in the data dir otherwise. */
+  readonly caCertsDir?: string;
   /** A MeshConfig YAML file (trust domain, root namespace, outbound policy, ...); Istio's defaults otherwise. */
   readonly meshConfigFile?: string;
   readonly debounceMs?: number;
@@ -48,6 +53,7 @@ export interface ControlPlanePorts {
   readonly galley: number;
   readonly xds: number;
   readonly mixer: number;
+  readonly ca: number;
 }
 
 export class ControlPlane {
@@ -56,16 +62,18 @@ export class ControlPlane {
   readonly distributor: SnapshotDistributor;
   readonly pilot: Pilot;
   readonly mixer: Mixer;
+  readonly citadel: Citadel;
   readonly ports: ControlPlanePorts;
   readonly metrics: Registry;
   private readonly closers: (() => Promise<void>)[];
 
-  private constructor(meshConfig: MeshConfig, store: ConfigStore, distributor: SnapshotDistributor, pilot: Pilot, mixer: Mixer, ports: ControlPlanePorts, metrics: Registry, closers: (() => Promise<void>)[]) {
+  private constructor(meshConfig: MeshConfig, store: ConfigStore, distributor: SnapshotDistributor, pilot: Pilot, mixer: Mixer, citadel: Citadel, ports: ControlPlanePorts, metrics: Registry, closers: (() => Promise<void>)[]) {
     this.meshConfig = meshConfig;
     this.store = store;
     this.distributor = distributor;
     this.pilot = pilot;
     this.mixer = mixer;
+    this.citadel = citadel;
     this.ports = ports;
     this.metrics = metrics;
     this.closers = closers;
@@ -124,13 +132,24 @@ export class ControlPlane {
       closers.push(() => new Promise<void>((resolve) => mixerServer.tryShutdown(() => resolve())));
       ready.add('mixer');
 
-      const monitoring = createMonitoringServer({ registry: metrics, notReady: () => ['api', 'galley', 'pilot', 'mixer'].filter((c) => !ready.has(c)), debugHandlers: [pilot.debugHandler()] });
+      // The CA port asks for a client certificate without requiring one: a
+      // workload's first CSR carries a bootstrap token, renewals its current cert.
+      const citadel = new Citadel({ dataDir: options.dataDir, caCertsDir: options.caCertsDir, trustDomain: meshConfig.trustDomain, log: log.child({ scope: 'citadel' }), metrics });
+      await citadel.start();
+      closers.push(() => citadel.stop());
+      const caServer = new grpc.Server();
+      citadel.register(caServer);
+      const caPort = await new Promise<number>((resolve, reject) => caServer.bindAsync(`${options.listenAddress}:${options.caPort}`, citadel.serverCredentials(), (err, port) => (err ? reject(err) : resolve(port))));
+      closers.push(() => new Promise<void>((resolve) => caServer.tryShutdown(() => resolve())));
+      ready.add('citadel');
+
+      const monitoring = createMonitoringServer({ registry: metrics, notReady: () => ['api', 'galley', 'pilot', 'mixer', 'citadel'].filter((c) => !ready.has(c)), debugHandlers: [pilot.debugHandler()] });
       const monitoringPort = await listen(monitoring, options.monitoringPort, options.listenAddress);
       closers.push(() => closeHttp(monitoring));
 
-      const ports = { api: apiPort, monitoring: monitoringPort, galley: galleyPort, xds: xdsPort, mixer: mixerPort };
+      const ports = { api: apiPort, monitoring: monitoringPort, galley: galleyPort, xds: xdsPort, mixer: mixerPort, ca: caPort };
       log.info({ ...ports, address: options.listenAddress }, 'control plane ready');
-      return new ControlPlane(meshConfig, store, distributor, pilot, mixer, ports, metrics, closers);
+      return new ControlPlane(meshConfig, store, distributor, pilot, mixer, citadel, ports, metrics, closers);
     } catch (err) {
       for (const close of closers.reverse()) await close().catch(() => undefined);
       throw err;

@@ -13,3 +13,5 @@ export type {
   DeltaResource,
 } from './discovery-messages.ts';
 export { packAny, packMessage, unpackMessage, packJsonAny, unpackJsonAny } from './any.ts';
+export { CA_SERVICE, loadCaService } from './ca-service.ts';
+export type { IstioCertificateRequest, IstioCertificateResponse, CaServiceProtos } from './ca-service.ts';

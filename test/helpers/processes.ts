@@ -43,7 +43,7 @@ export function tempDir(prefix = 'mesh-test-'): string {
 
 export interface RunningControlPlane {
   readonly process: ChildProcess;
-  readonly ports: { api: number; monitoring: number; galley: number; xds: number; mixer: number };
+  readonly ports: { api: number; monitoring: number; galley: number; xds: number; mixer: number; ca: number };
   readonly server: string;
   readonly logs: string[];
   stop(): Promise<void>;
@@ -51,7 +51,7 @@ export interface RunningControlPlane {
 
 /** Starts `mesh control-plane` on free ports and resolves once it logs readiness. */
 export async function startControlPlane(extraArgs: readonly string[] = [], dataDir = tempDir()): Promise<RunningControlPlane> {
-  const child = spawn(NODE, ['--disable-warning=ExperimentalWarning', MESH_BIN, 'control-plane', '--data-dir', dataDir, '--api-port', '0', '--monitoring-port', '0', '--galley-port', '0', '--xds-port', '0', '--mixer-port', '0', ...extraArgs], {
+  const child = spawn(NODE, ['--disable-warning=ExperimentalWarning', MESH_BIN, 'control-plane', '--data-dir', dataDir, '--api-port', '0', '--monitoring-port', '0', '--galley-port', '0', '--xds-port', '0', '--mixer-port', '0', '--ca-port', '0', ...extraArgs], {
     cwd: REPO_ROOT,
     env: { ...process.env, MESH_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,13 +60,13 @@ export async function startControlPlane(extraArgs: readonly string[] = [], dataD
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines = createInterface({ input: child.stdout });
-  const ports = await new Promise<{ api: number; monitoring: number; galley: number; xds: number; mixer: number }>((resolve, reject) => {
+  const ports = await new Promise<{ api: number; monitoring: number; galley: number; xds: number; mixer: number; ca: number }>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`control plane exited with ${code} before it was ready: ${stderr}\n${logs.join('\n')}`)));
     lines.on('line', (line) => {
       logs.push(line);
       try {
-        const entry = JSON.parse(line) as { msg?: string; api?: number; monitoring?: number; galley?: number; xds?: number; mixer?: number };
-        if (entry.msg === 'control plane ready') resolve({ api: entry.api!, monitoring: entry.monitoring!, galley: entry.galley!, xds: entry.xds!, mixer: entry.mixer! });
+        const entry = JSON.parse(line) as { msg?: string; api?: number; monitoring?: number; galley?: number; xds?: number; mixer?: number; ca?: number };
+        if (entry.msg === 'control plane ready') resolve({ api: entry.api!, monitoring: entry.monitoring!, galley: entry.galley!, xds: entry.xds!, mixer: entry.mixer!, ca: entry.ca! });
       } catch {
         // not a log line
       }

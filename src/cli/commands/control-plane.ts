@@ -16,10 +16,10 @@ function port(value: string | undefined, flag: string, fallback: number): number
 
 export const controlPlaneCommand: Command = {
   name: 'control-plane',
-  summary: 'Run the control plane (Galley, Pilot, Mixer)',
+  summary: 'Run the control plane (Galley, Pilot, Mixer, Citadel)',
   help: `Usage: mesh control-plane [--data-dir DIR | --config-dir DIR] [--mesh-config FILE] [--listen-address ADDR]
                           [--api-port 15080] [--monitoring-port 15014] [--galley-port 9901] [--xds-port 15010]
-                          [--mixer-port 9091]
+                          [--mixer-port 9091] [--ca-port 15012] [--ca-certs-dir DIR]
 
   --data-dir DIR        durable config store (default $MESH_DATA_DIR or .mesh/data)
   --config-dir DIR      serve a watched directory of YAML files instead (read-only)
@@ -29,6 +29,8 @@ export const controlPlaneCommand: Command = {
   --galley-port         config distribution over xDS/gRPC (default 9901)
   --xds-port            Pilot's ADS for proxies and proxyless gRPC, plaintext (default 15010)
   --mixer-port          Mixer: ext_authz Check, RLS quota, ALS reports (default 9091)
+  --ca-port             Citadel's CSR signing service, gRPC over TLS (default 15012)
+  --ca-certs-dir DIR    plugged-in CA (Istio's cacerts: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)
   --mesh-config FILE    MeshConfig YAML (trustDomain, rootNamespace, outboundTrafficPolicy, ...)
 
 Logs are JSON lines on stdout. Stops cleanly on Ctrl-C or SIGTERM.`,
@@ -41,6 +43,8 @@ Logs are JSON lines on stdout. Stops cleanly on Ctrl-C or SIGTERM.`,
     'galley-port': { type: 'string' },
     'xds-port': { type: 'string' },
     'mixer-port': { type: 'string' },
+    'ca-port': { type: 'string' },
+    'ca-certs-dir': { type: 'string' },
     'mesh-config': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -55,6 +59,8 @@ Logs are JSON lines on stdout. Stops cleanly on Ctrl-C or SIGTERM.`,
       galleyPort: port(str(flags, 'galley-port'), 'galley-port', 9901),
       xdsPort: port(str(flags, 'xds-port'), 'xds-port', 15010),
       mixerPort: port(str(flags, 'mixer-port'), 'mixer-port', 9091),
+      caPort: port(str(flags, 'ca-port'), 'ca-port', 15012),
+      caCertsDir: str(flags, 'ca-certs-dir'),
       meshConfigFile: str(flags, 'mesh-config'),
     });
     await new Promise<void>((done) => {
