@@ -43,6 +43,7 @@ const { values } = parseArgs({
     'ramp-ms': { type: 'string', default: '0' },
     'timeout-s': { type: 'string', default: '900' },
     'cpu-prof': { type: 'boolean', default: false },
+    'client-cpu-prof': { type: 'boolean', default: false },
     'cp-log-level': { type: 'string', default: 'info' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -60,6 +61,7 @@ if (values.help) {
   --ramp-ms N             spread the clients' connects over N ms (default 0: all at once)
   --timeout-s N           give up after N seconds (default 900)
   --cpu-prof              run the control plane with --cpu-prof (profile in the working directory)
+  --client-cpu-prof       run the client process with --cpu-prof (profile in the working directory)
   --cp-log-level L        MESH_LOG_LEVEL of the control plane (default info)`);
   process.exit(0);
 }
@@ -254,7 +256,7 @@ async function main(): Promise<void> {
     const completions: number[] = [];
     let allComplete: () => void = () => undefined;
     const allDone = new Promise<void>((r) => (allComplete = r));
-    const clientChild = fork(new URL('./pilot-scale/ads-clients.ts', import.meta.url).pathname, [], { execArgv: ['--disable-warning=ExperimentalWarning', '--max-old-space-size=4096'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const clientChild = fork(new URL('./pilot-scale/ads-clients.ts', import.meta.url).pathname, [], { execArgv: ['--disable-warning=ExperimentalWarning', '--max-old-space-size=4096', ...(values['client-cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', process.cwd(), '--cpu-prof-name', 'ads-clients.cpuprofile'] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(clientChild);
     const clients = new Rpc(clientChild, (msg) => {
       if (msg.event === 'complete') {
@@ -298,7 +300,7 @@ async function main(): Promise<void> {
       // When Pilot started the push (its `push` log line): the part of the delay spent before any proxy is served (Galley + both debounces).
       const pushAt = cp.logs.map((l) => { try { return JSON.parse(l) as { msg?: string; time?: string }; } catch { return {}; } }).filter((e) => e.msg === 'push' && e.time && Date.parse(e.time) >= since - 1).map((e) => Date.parse(e.time!) - since);
       const pushNote = pushAt.length > 0 ? `  push started +${fmtMs(pushAt[0]!)}` : '';
-      console.log(`  ${label.padEnd(40)} p50 ${fmtMs(percentile(d, 50)).padStart(7)}  p99 ${fmtMs(percentile(d, 99)).padStart(7)}  max ${fmtMs(percentile(d, 100)).padStart(7)}  proxies ${d.length}/${CLIENTS}  responses ${JSON.stringify(result.responsesByType)}${pushNote}`);
+      console.log(`  ${label.padEnd(40)} p50 ${fmtMs(percentile(d, 50)).padStart(7)}  p99 ${fmtMs(percentile(d, 99)).padStart(7)}  max ${fmtMs(percentile(d, 100)).padStart(7)}  proxies ${d.length}/${CLIENTS}  responses ${JSON.stringify(result.responsesByType)} (${Object.entries(result.bytesByType).map(([t, b]) => `${t} ${mib(b)}`).join(', ')})${pushNote}`);
       return result;
     };
     const routeDelays: number[] = [];

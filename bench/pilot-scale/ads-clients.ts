@@ -27,6 +27,8 @@ if (!process.send) {
 }
 const send = (msg: unknown): void => void process.send!(msg);
 process.on('disconnect', () => process.exit(0));
+// Exit (rather than die) on SIGTERM, so that --cpu-prof (bench --client-cpu-prof) writes its profile.
+process.on('SIGTERM', () => process.exit(0));
 
 export interface ClientSpec {
   readonly id: string;
@@ -63,10 +65,14 @@ export interface CollectResult {
   missing: number;
   /** Responses after the mark by type short name, affected or not. */
   responsesByType: Record<string, number>;
+  /** Resource bytes of those responses by type short name. */
+  bytesByType: Record<string, number>;
   affectedResponses: number;
 }
 
 const now = (): number => performance.timeOrigin + performance.now();
+/** HTTP/2 stream and connection window of the simulated sidecars (see the channels in start). */
+const FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
 const SHORT: Record<string, string> = { [TypeUrl.Cluster]: 'CDS', [TypeUrl.Listener]: 'LDS', [TypeUrl.RouteConfiguration]: 'RDS', [TypeUrl.ClusterLoadAssignment]: 'EDS' };
 
 const protos = loadXdsProtos();
@@ -140,6 +146,8 @@ interface Record_ {
   typeUrl: string;
   names: string[];
   ackAt: number;
+  /** Resource bytes of the response. */
+  bytes: number;
 }
 let recording: Record_[] | undefined;
 
@@ -211,8 +219,8 @@ class Sidecar {
     this.call?.cancel();
   }
 
-  private record(typeUrl: string, names: string[], at: number): void {
-    if (recording) recording.push({ client: this.index, typeUrl, names, ackAt: at });
+  private record(typeUrl: string, names: string[], at: number, bytes: number): void {
+    if (recording) recording.push({ client: this.index, typeUrl, names, ackAt: at, bytes });
   }
 
   private checkComplete(): void {
@@ -230,6 +238,7 @@ class Sidecar {
 
   private onSotw(call: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>, res: DiscoveryResponse): void {
     this.responses += 1;
+    const bytesBefore = this.bytes;
     const typeUrl = res.type_url;
     const names: string[] = [];
     const follow: DiscoveryRequest[] = [];
@@ -270,7 +279,7 @@ class Sidecar {
     call.write({ type_url: typeUrl, version_info: res.version_info, response_nonce: res.nonce, resource_names: subscribed ? [...subscribed] : [] });
     const at = now();
     this.acked.add(typeUrl);
-    this.record(typeUrl, names, at);
+    this.record(typeUrl, names, at, this.bytes - bytesBefore);
     this.checkComplete();
   }
 
@@ -287,6 +296,7 @@ class Sidecar {
 
   private onDelta(call: grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>, res: DeltaDiscoveryResponse): void {
     this.responses += 1;
+    const bytesBefore = this.bytes;
     const typeUrl = res.type_url;
     const names: string[] = [];
     const follow: DeltaDiscoveryRequest[] = [];
@@ -333,7 +343,7 @@ class Sidecar {
     call.write({ type_url: typeUrl, response_nonce: res.nonce, resource_names_subscribe: [], resource_names_unsubscribe: [] });
     const at = now();
     this.acked.add(typeUrl);
-    this.record(typeUrl, names, at);
+    this.record(typeUrl, names, at, this.bytes - bytesBefore);
     this.checkComplete();
   }
 }
@@ -354,7 +364,11 @@ function start(msg: StartMessage): void {
   const perChannel = Math.max(1, msg.streamsPerChannel);
   for (let c = 0; c * perChannel < sidecars.length; c++) {
     // A distinct channel option keeps grpc-js from sharing one subchannel (connection) between them.
-    channels.push(new Client(msg.target, grpc.credentials.createInsecure(), { 'bench.channel': c, 'grpc.max_receive_message_length': 256 * 1024 * 1024, 'grpc.keepalive_time_ms': 60_000 }));
+    // HTTP/2 windows as Envoy sets them for its xDS cluster (initial_stream_window_size and
+    // initial_connection_window_size default to 256 MiB; here 16 MiB): with grpc-js's 64 KB
+    // default, 100 streams share 64 KB in flight per connection, and a push to 2000 sidecars
+    // waited on WINDOW_UPDATE round trips with both processes mostly idle.
+    channels.push(new Client(msg.target, grpc.credentials.createInsecure(), { 'bench.channel': c, 'grpc.max_receive_message_length': 256 * 1024 * 1024, 'grpc.keepalive_time_ms': 60_000, 'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW }));
   }
   const startOne = (i: number): void => sidecars[i]!.start(channels[Math.floor(i / perChannel)] as unknown as grpc.Client & Record<string, (...a: unknown[]) => unknown>);
   if (msg.rampMs <= 0) {
@@ -394,17 +408,19 @@ async function collect(msg: CollectMessage): Promise<CollectResult> {
   recording = undefined;
   const lastAck = new Map<number, number>();
   const responsesByType: Record<string, number> = {};
+  const bytesByType: Record<string, number> = {};
   let affectedResponses = 0;
   for (const r of records) {
     if (r.ackAt < msg.since) continue;
     const short = SHORT[r.typeUrl] ?? r.typeUrl;
     responsesByType[short] = (responsesByType[short] ?? 0) + 1;
+    bytesByType[short] = (bytesByType[short] ?? 0) + r.bytes;
     if (!isAffected(r)) continue;
     affectedResponses += 1;
     lastAck.set(r.client, Math.max(lastAck.get(r.client) ?? 0, r.ackAt));
   }
   const delays = [...lastAck.values()].map((t) => t - msg.since);
-  return { delays, missing: sidecars.length - lastAck.size, responsesByType, affectedResponses };
+  return { delays, missing: sidecars.length - lastAck.size, responsesByType, bytesByType, affectedResponses };
 }
 
 process.on('message', (msg: { cmd: string; id?: number }) => {

@@ -1,3 +1,6 @@
-// Public surface of the agent (the sidecar's bootstrap side): today its
-// certificate handling; the xDS client, DNS proxy and lifecycle join here.
+// Public surface of the agent (the sidecar's bootstrap side): certificate
+// handling, workload registration, and traffic capture (network namespaces,
+// iptables, SO_ORIGINAL_DST, the DNS proxy).
 export * from './certificates/index.ts';
+export * from './registration/index.ts';
+export * from './capture/index.ts';

@@ -1,8 +1,7 @@
 // The `mesh` command: finds the sub-command, parses its flags, runs it, and
 // turns failures into a message and a stable exit code.
 
-import { parseArgs } from 'node:util';
-import { ENV_KNOBS, isMeshError } from '../common/index.ts';
+import { ENV_KNOBS } from '../common/index.ts';
 import type { CliIo, Command } from './command.ts';
 import { analyzeCommand } from './commands/analyze.ts';
 import { bootstrapCommand } from './commands/bootstrap.ts';
@@ -14,9 +13,14 @@ import { controlPlaneCommand } from './commands/control-plane.ts';
 import { deleteCommand } from './commands/delete.ts';
 import { getCommand } from './commands/get.ts';
 import { validateCommand } from './commands/validate.ts';
-import { CliError, ExitCode } from './exit-codes.ts';
+import { runCommand } from './commands/run.ts';
+import { upCommand } from './commands/up.ts';
+import { downCommand } from './commands/down.ts';
+import { gatewayCommand } from './commands/gateway.ts';
+import { ExitCode } from './exit-codes.ts';
+import { executeCommand } from './run-command.ts';
 
-const COMMANDS: readonly Command[] = [validateCommand, applyCommand, getCommand, deleteCommand, analyzeCommand, controlPlaneCommand, proxyCommand, proxyStatusCommand, proxyConfigCommand, bootstrapCommand];
+const COMMANDS: readonly Command[] = [validateCommand, applyCommand, getCommand, deleteCommand, analyzeCommand, controlPlaneCommand, proxyCommand, proxyStatusCommand, proxyConfigCommand, bootstrapCommand, runCommand, gatewayCommand, upCommand, downCommand];
 
 const processIo: CliIo = {
   out: (text) => process.stdout.write(text),
@@ -52,33 +56,5 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     io.err(`error: unknown command "${name}"\n\n${topLevelHelp()}`);
     return ExitCode.USAGE;
   }
-  let flags;
-  let positionals: string[];
-  try {
-    const parsed = parseArgs({ args: [...rest], options: command.options, allowPositionals: command.positionals ?? false, strict: true });
-    flags = parsed.values;
-    positionals = parsed.positionals;
-  } catch (err) {
-    io.err(`error: ${(err as Error).message}\n\n${command.help}\n`);
-    return ExitCode.USAGE;
-  }
-  if (flags.help === true) {
-    io.out(`${command.help}\n`);
-    return ExitCode.OK;
-  }
-  try {
-    return await command.run(flags, positionals, io);
-  } catch (err) {
-    if (err instanceof CliError) {
-      io.err(`error: ${err.message}\n`);
-      return err.exitCode;
-    }
-    if (isMeshError(err)) {
-      // An expected failure (bad MeshConfig, damaged store...): its message says what to do.
-      io.err(`error: ${err.message} [${err.code}]\n`);
-      return err.code === 'MESH_ERR_API_INVALID' || err.code === 'MESH_ERR_API_PARSE' ? ExitCode.INVALID : ExitCode.FAILURE;
-    }
-    io.err(`error: ${(err as Error).stack ?? String(err)}\n`);
-    return ExitCode.FAILURE;
-  }
+  return executeCommand(command, rest, io);
 }

@@ -13,7 +13,7 @@ import { buildPushContext, createGenerators } from './networking/index.ts';
 import { VIRTUAL_SERVICE_TYPE } from './push-context.ts';
 import type { PushContext } from './networking/index.ts';
 import { AggregateRegistry, LocalRegistry } from './registry/index.ts';
-import type { SnapshotSource } from './registry/index.ts';
+import type { RegistrationAuthorizer, SnapshotSource } from './registry/index.ts';
 import { createPilotDebugHandler, defaultResolveProxy, PilotXdsServer } from './xds-server/index.ts';
 import type { DebugHandler, PilotLogger } from './xds-server/index.ts';
 
@@ -33,6 +33,8 @@ export interface PilotOptions {
   readonly metrics?: Registry;
   readonly debounceMs?: number;
   readonly maxDebounceMs?: number;
+  /** Who may register live workloads (default: anyone; the control plane passes a SpiffeRegistrationAuthorizer). */
+  readonly registrationAuthorizer?: RegistrationAuthorizer;
 }
 
 export class Pilot {
@@ -45,7 +47,7 @@ export class Pilot {
 
   constructor(options: PilotOptions) {
     this.options = options;
-    this.local = new LocalRegistry({ snapshots: options.snapshots, meshConfig: options.meshConfig, log: options.log });
+    this.local = new LocalRegistry({ snapshots: options.snapshots, meshConfig: options.meshConfig, log: options.log, ...(options.registrationAuthorizer ? { authorizer: options.registrationAuthorizer } : {}) });
     this.registry = new AggregateRegistry({ registries: [this.local, ...(options.registries ?? [])], log: options.log });
     this.xds = new PilotXdsServer<PushContext>({
       generators: createGenerators(),

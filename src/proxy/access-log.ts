@@ -22,6 +22,15 @@ export interface AccessLogEntry {
   readonly requestId: string | undefined;
   readonly authority: string | undefined;
   readonly upstreamHost: string | undefined;
+  /** The rest feeds custom formats (access-loggers/substitution-format.ts); absent for callers that predate them. */
+  readonly upstreamCluster?: string;
+  /** Request headers as forwarded (node's lower-cased IncomingHttpHeaders). */
+  readonly requestHeaders?: Readonly<Record<string, string | string[] | undefined>>;
+  /** The downstream response, read lazily for %RESP(X)%. */
+  readonly response?: { getHeader(name: string): number | string | string[] | undefined };
+  /** The downstream connection (addresses, TLS facts). */
+  readonly socket?: import('node:net').Socket;
+  readonly routeName?: string;
 }
 
 export interface AccessLogger {

@@ -1,7 +1,8 @@
 // The extensions this proxy ships, registered in one place. A duplicate type
 // URL throws at boot (ExtensionRegistry.register).
 
-import { fileAccessLogExtension } from './access-loggers/file-access-log.ts';
+import { fileAccessLogExtension, stderrAccessLogExtension, stdoutAccessLogExtension } from './access-loggers/file-access-log.ts';
+import { istioStatsHttpExtension, istioStatsNetworkExtension } from './telemetry/istio-stats.ts';
 import { faultExtension } from './filters/http/fault/fault.ts';
 import { corsExtension } from './filters/http/cors/cors.ts';
 import { localRateLimitExtension } from './filters/http/local-ratelimit/local-ratelimit.ts';
@@ -13,6 +14,10 @@ import { tlsTransportSocketExtensions } from './transport-sockets/tls/tls-transp
 import { tlsInspectorExtension } from './filters/listener/tls-inspector/tls-inspector.ts';
 import { httpInspectorExtension } from './filters/listener/http-inspector/http-inspector.ts';
 import { originalDstExtension } from './filters/listener/original-dst/original-dst.ts';
+import { rbacExtension } from './filters/http/rbac/rbac.ts';
+import { jwtAuthnExtension } from './filters/http/jwt-authn/jwt-authn.ts';
+import { extAuthzExtension } from './filters/http/ext-authz/ext-authz.ts';
+import { networkRbacExtension } from './filters/network/rbac/rbac.ts';
 
 export function defaultExtensions(): ExtensionRegistry {
   return new ExtensionRegistry()
@@ -23,9 +28,17 @@ export function defaultExtensions(): ExtensionRegistry {
     .register(corsExtension)
     .register(localRateLimitExtension)
     .register(fileAccessLogExtension)
+    .register(stdoutAccessLogExtension)
+    .register(stderrAccessLogExtension)
+    .register(istioStatsHttpExtension)
+    .register(istioStatsNetworkExtension)
     .register(tlsTransportSocketExtensions[0])
     .register(tlsTransportSocketExtensions[1])
     .register(tlsInspectorExtension)
     .register(httpInspectorExtension)
-    .register(originalDstExtension);
+    .register(originalDstExtension)
+    .register(rbacExtension)
+    .register(jwtAuthnExtension)
+    .register(extAuthzExtension)
+    .register(networkRbacExtension);
 }

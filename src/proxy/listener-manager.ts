@@ -148,6 +148,21 @@ export class ListenerManager {
     return { server, info: { config, version, lastUpdated: new Date(), boundPort: port } };
   }
 
+  /**
+   * Admin /drain_listeners: stop accepting (the listening sockets close) and
+   * drain open connections (graceful) or close them now. With inboundOnly,
+   * only listeners whose traffic_direction is INBOUND.
+   */
+  drainListeners(options: { graceful: boolean; inboundOnly: boolean }): void {
+    for (const e of this.listeners.values()) {
+      if (options.inboundOnly && (e.info.config.raw as { traffic_direction?: string }).traffic_direction !== 'INBOUND') continue;
+      e.server.close();
+      this.store.counter('listener_manager.listener_stopped').value++;
+      if (options.graceful) e.info.config.filter.drain();
+      else e.info.config.filter.close();
+    }
+  }
+
   async close(): Promise<void> {
     const closing = [...this.listeners.values()].map((e) => {
       e.info.config.filter.close();

@@ -77,7 +77,7 @@ export class Proxy {
     this.sdsClusters = new SdsClusterClients(this.secrets, this.clusters, this.bootstrap.node ?? {}, this.logger);
     this.addStopHook(() => this.sdsClusters.close());
     const routes: RouteConfigProvider = { get: (name) => this.routes.get(name)?.table };
-    this.context = { clusters: this.clusters, stats: this.stats, routes, registry: options.registry ?? defaultExtensions(), clock: options.clock ?? realClock, secrets: this.secrets, listenerHandoff: this.listeners };
+    this.context = { clusters: this.clusters, stats: this.stats, routes, registry: options.registry ?? defaultExtensions(), clock: options.clock ?? realClock, secrets: this.secrets, listenerHandoff: this.listeners, node: this.bootstrap.node ?? {} };
     this.secrets.onClusterNames = (cluster, names) => this.sdsClusters.subscribe(cluster, names);
   }
 
@@ -180,6 +180,11 @@ export class Proxy {
   applyEndpoints(resources: readonly D[]): void {
     const las = resources.map((cla) => decodeLoadAssignment(cla, `ClusterLoadAssignment "${cla.cluster_name ?? ''}"`));
     for (const la of las) this.clusters.applyLoadAssignment(la);
+  }
+
+  /** Admin /drain_listeners. */
+  drainListeners(options: { graceful: boolean; inboundOnly: boolean }): void {
+    this.listeners.drainListeners(options);
   }
 
   requestQuit(): void {

@@ -35,6 +35,10 @@ export interface FactoryContext {
   readonly secrets?: SecretManager;
   /** Hands a connection to the listener of its original destination (use_original_dst). */
   readonly listenerHandoff?: ListenerHandoff;
+  /** The bootstrap node (id, cluster, metadata as a decoded Struct): telemetry labels and peer metadata. */
+  readonly node?: Readonly<Record<string, any>>;
+  /** The enclosing listener's traffic_direction (INBOUND, OUTBOUND, UNSPECIFIED). */
+  readonly trafficDirection?: string;
 }
 
 /** A terminal network filter (HCM, tcp_proxy): it takes over accepted connections. */
@@ -48,6 +52,11 @@ export interface NetworkFilterFactory {
   close(): void;
   /** RDS route configuration names this filter reads. */
   readonly rdsNames: readonly string[];
+  /**
+   * Present on non-terminal network filters (istio.stats): the listener
+   * gives them the filter that follows, to which they pass each connection.
+   */
+  setNext?(next: NetworkFilterFactory): void;
 }
 
 /** Built once per HCM config; `create` runs per stream and must be cheap. */
@@ -86,11 +95,18 @@ type ByCategory = { network: NetworkFilterExtension; http: HttpFilterExtension; 
 
 export class ExtensionRegistry {
   private readonly byUrl = new Map<string, Extension>();
+  /**
+   * Extensions by category and type URL: one config type may serve an HTTP
+   * and a network filter (Istio's stats.PluginConfig for `istio.stats`).
+   */
+  private readonly byKey = new Map<string, Extension>();
 
-  /** Registers an extension; a second one for the same type URL is a boot error. */
+  /** Registers an extension; a second one for the same type URL and category is a boot error. */
   register(extension: Extension): this {
-    if (this.byUrl.has(extension.typeUrl)) throw new MeshError(ProxyErrorCode.DUPLICATE_EXTENSION, `an extension for ${extension.typeUrl} is already registered`);
-    this.byUrl.set(extension.typeUrl, extension);
+    const key = `${extension.category} ${extension.typeUrl}`;
+    if (this.byKey.has(key)) throw new MeshError(ProxyErrorCode.DUPLICATE_EXTENSION, `an extension for ${extension.typeUrl} is already registered`);
+    this.byKey.set(key, extension);
+    if (!this.byUrl.has(extension.typeUrl)) this.byUrl.set(extension.typeUrl, extension);
     return this;
   }
 
@@ -100,7 +116,7 @@ export class ExtensionRegistry {
 
   /** Checks a route's per-filter config against the extension of its type, if that extension validates it. */
   validatePerRoute(typeUrl: string, config: unknown, path: string): void {
-    const ext = this.byUrl.get(typeUrl);
+    const ext = this.byKey.get(`http ${typeUrl}`);
     if (ext?.category === 'http') ext.validatePerRoute?.(config, path);
   }
 
@@ -110,9 +126,10 @@ export class ExtensionRegistry {
 
   /** The extension of `category` for `typeUrl`; throws naming the type URL when there is none. */
   get<C extends keyof ByCategory>(category: C, typeUrl: string, path: string): ByCategory[C] {
-    const ext = this.byUrl.get(typeUrl);
-    if (!ext) throw new ProxyConfigError(`${path}: unknown typed_config ${typeUrl}: no ${category.replace('_', ' ')} extension is registered for it`, ProxyErrorCode.UNKNOWN_EXTENSION);
-    if (ext.category !== category) throw configError(path, `${typeUrl} is a ${ext.category} extension, not a ${category} one`);
-    return ext as ByCategory[C];
+    const ext = this.byKey.get(`${category} ${typeUrl}`);
+    if (ext) return ext as ByCategory[C];
+    const other = this.byUrl.get(typeUrl);
+    if (!other) throw new ProxyConfigError(`${path}: unknown typed_config ${typeUrl}: no ${category.replace('_', ' ')} extension is registered for it`, ProxyErrorCode.UNKNOWN_EXTENSION);
+    throw configError(path, `${typeUrl} is a ${other.category} extension, not a ${category} one`);
   }
 }

@@ -15,6 +15,15 @@ export class StatsStore {
   private readonly counters = new Map<string, Counter>();
   private readonly gauges = new Map<string, Gauge>();
   private readonly scopes = new Map<string, readonly [string, string]>();
+  private readonly expositions: Array<() => string> = [];
+
+  /**
+   * Adds metric families rendered elsewhere (Istio's standard metrics,
+   * telemetry/istio-metrics.ts) to the Prometheus output, after Envoy's.
+   */
+  addPrometheusSource(render: () => string): void {
+    this.expositions.push(render);
+  }
 
   /**
    * Declares a scope (`cluster.<name>.`) whose name Prometheus output turns
@@ -51,8 +60,8 @@ export class StatsStore {
     return lines.sort().join('\n') + '\n';
   }
 
-  json(): { stats: Array<{ name: string; value: number }> } {
-    const stats = [...this.counters, ...this.gauges].map(([name, c]) => ({ name, value: c.value }));
+  json(filter?: RegExp): { stats: Array<{ name: string; value: number }> } {
+    const stats = [...this.counters, ...this.gauges].filter(([n]) => !filter || filter.test(n)).map(([name, c]) => ({ name, value: c.value }));
     stats.sort((a, b) => (a.name < b.name ? -1 : 1));
     return { stats };
   }
@@ -71,6 +80,7 @@ export class StatsStore {
     for (const [n, g] of this.gauges) add(n, g.value, 'gauge');
     let out = '';
     for (const [metric, f] of [...families].sort((a, b) => (a[0] < b[0] ? -1 : 1))) out += `# TYPE ${metric} ${f.type}\n${f.samples.sort().join('\n')}\n`;
+    for (const render of this.expositions) out += render();
     return out;
   }
 }

@@ -18,8 +18,10 @@ import type { ConfigSnapshot, ConfigStore } from '../galley/index.ts';
 import { createHttpApiServer, DirectorySource, DurableStore, GalleyDistributionServer, SnapshotDistributor } from '../galley/index.ts';
 import { Citadel } from '../citadel/index.ts';
 import { Mixer } from '../mixer/index.ts';
-import { Pilot } from '../pilot/index.ts';
+import { Pilot, SpiffeRegistrationAuthorizer } from '../pilot/index.ts';
 import { createMonitoringServer } from './monitoring-server.ts';
+import { RegistrationServer } from './registration-server.ts';
+import { createRuntimeApiHandler } from './runtime-api.ts';
 
 export interface ControlPlaneOptions {
   /** Directory of the durable store (used unless configDir is given). */
@@ -113,7 +115,9 @@ export class ControlPlane {
       closers.push(() => new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())));
       ready.add('galley');
 
-      const pilot = new Pilot({ snapshots: distributor, meshConfig, log: log.child({ scope: 'pilot' }), metrics });
+      // Live registrations (src/runtime/registration-server.ts) must come from the workload's own identity.
+      const registrationAuthorizer = new SpiffeRegistrationAuthorizer(meshConfig.trustDomain, meshConfig.trustDomainAliases);
+      const pilot = new Pilot({ snapshots: distributor, meshConfig, log: log.child({ scope: 'pilot' }), metrics, registrationAuthorizer });
       await pilot.start();
       closers.push(() => pilot.stop());
       debugHandlers.push(pilot.debugHandler());
@@ -139,9 +143,13 @@ export class ControlPlane {
       closers.push(() => citadel.stop());
       const caServer = new grpc.Server();
       citadel.register(caServer);
+      // Workload registration shares the CA port: the same TLS, the same credentials (bootstrap token or workload certificate).
+      new RegistrationServer({ registry: pilot.local, citadel, log: log.child({ scope: 'registration' }) }).register(caServer);
       const caPort = await new Promise<number>((resolve, reject) => caServer.bindAsync(`${options.listenAddress}:${options.caPort}`, citadel.serverCredentials(), (err, port) => (err ? reject(err) : resolve(port))));
       closers.push(() => new Promise<void>((resolve) => caServer.tryShutdown(() => resolve())));
       ready.add('citadel');
+      // The runtime's loopback path (bootstrap tokens, addresses, services) on the config API port.
+      debugHandlers.push(createRuntimeApiHandler({ pilot, citadel, listenAddress: options.listenAddress, ports: () => ({ xds: xdsPort, ca: caPort, api: apiPort }) }));
 
       const monitoring = createMonitoringServer({ registry: metrics, notReady: () => ['api', 'galley', 'pilot', 'mixer', 'citadel'].filter((c) => !ready.has(c)), debugHandlers: [pilot.debugHandler()] });
       const monitoringPort = await listen(monitoring, options.monitoringPort, options.listenAddress);

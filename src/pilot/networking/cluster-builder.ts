@@ -118,7 +118,8 @@ export function buildSpecialClusters(push: PushContext): BuiltCluster[] {
   const breakers = circuitBreakers(undefined);
   const key = (n: string): string => `cds/${n}@${push.version}`;
   return [
-    { name: BLACKHOLE_CLUSTER, value: { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: timeout }, cacheKey: key(BLACKHOLE_CLUSTER) },
+    // An explicit empty load assignment: Envoy allows leaving it out, stricter decoders (ours) do not.
+    { name: BLACKHOLE_CLUSTER, value: { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: timeout, load_assignment: { cluster_name: BLACKHOLE_CLUSTER, endpoints: [] } }, cacheKey: key(BLACKHOLE_CLUSTER) },
     {
       name: INBOUND_PASSTHROUGH_CLUSTER,
       value: {

@@ -7,8 +7,10 @@ import { adsConfigSource, bool, routerFilter, seconds, typed } from './envoy-val
 import { CORS_FILTER, FAULT_FILTER } from './route-builder.ts';
 
 /** fault and cors before the router: routes turn them on with typed_per_filter_config. */
-export function envoyHttpFilters(): Record<string, unknown>[] {
+export function envoyHttpFilters(security: readonly Record<string, unknown>[] = []): Record<string, unknown>[] {
   return [
+    // Inbound security (jwt_authn, ext_authz, RBAC) decides before anything else runs.
+    ...security,
     { name: FAULT_FILTER, typed_config: typed('envoy.extensions.filters.http.fault.v3.HTTPFault') },
     { name: CORS_FILTER, typed_config: typed('envoy.extensions.filters.http.cors.v3.Cors') },
     routerFilter(),
@@ -24,19 +26,25 @@ export interface HcmOptions {
   readonly useRemoteAddress?: boolean;
   /** Inbound sidecars forward the client certificate details, as Istio's APPEND_FORWARD. */
   readonly inbound?: boolean;
+  /** Inbound security filters (security/inbound-security.ts), placed first. */
+  readonly securityFilters?: readonly Record<string, unknown>[];
 }
 
 export function httpConnectionManager(o: HcmOptions): Record<string, unknown> {
   const hcm: Record<string, unknown> = { stat_prefix: o.statPrefix };
   if (o.rds !== undefined) hcm.rds = { config_source: adsConfigSource(), route_config_name: o.rds };
   else hcm.route_config = o.routeConfig;
-  hcm.http_filters = envoyHttpFilters();
+  hcm.http_filters = envoyHttpFilters(o.securityFilters);
   hcm.use_remote_address = bool(Boolean(o.useRemoteAddress));
   hcm.upgrade_configs = [{ upgrade_type: 'websocket' }];
   hcm.stream_idle_timeout = seconds(0);
   hcm.normalize_path = bool(true);
   hcm.path_with_escaped_slashes_action = 'KEEP_UNCHANGED';
-  if (o.inbound) hcm.forward_client_cert_details = 'APPEND_FORWARD';
+  if (o.inbound) {
+    hcm.forward_client_cert_details = 'APPEND_FORWARD';
+    // As Istio: the app learns the caller's identity (URI=spiffe://...) from the XFCC header.
+    hcm.set_current_client_cert_details = { subject: bool(true), dns: true, uri: true };
+  }
   return { name: 'envoy.filters.network.http_connection_manager', typed_config: typed(TypeUrl.HttpConnectionManager, hcm) };
 }
 

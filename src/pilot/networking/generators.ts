@@ -12,7 +12,9 @@ import { buildGrpcListeners, grpcTargets } from './grpc-listeners.ts';
 import { buildLoadAssignment, isProxyDependent } from './load-assignment.ts';
 import { parseClusterName } from './names.ts';
 import { buildGatewayRouteConfig, buildGrpcRouteConfig, buildSidecarRouteConfig } from './route-config-builder.ts';
+import { inboundSecurityKey } from './security/policies.ts';
 import { buildSidecarInboundListener, buildSidecarListeners, buildSidecarOutboundListeners, sidecarHttpPorts } from './sidecar-listeners.ts';
+import { buildNoCaptureListeners, declaresNoCapture, isNoCapture, noCaptureInboundClusters, withoutOriginalDst } from './no-capture-listeners.ts';
 import { effectivePolicy, subsetLabels } from './traffic-policy.ts';
 
 export function isGrpcClient(proxy: ProxyNode): boolean {
@@ -91,9 +93,11 @@ export class ListenerGenerator implements XdsGenerator<PushContext> {
     if (isGrpcClient(proxy)) return buildGrpcListeners(push, proxy, request.names);
     if (proxy.type === 'router') return wanted(buildGatewayListeners(push, proxy), request.names);
     if (proxy.type !== 'sidecar') return wanted(buildSidecarListeners(push, proxy), request.names);
+    // Without capture (several sidecars on one host): per-proxy listeners on their own addresses.
+    if (isNoCapture(proxy)) return wanted(buildNoCaptureListeners(push, proxy), request.names);
     // Shared per push: the outbound listeners per sidecar scope, virtualInbound per set of inbound ports.
     const outbound = memo(push, `lds-out|${sidecarScopeKey(push, proxy)}`, () => buildSidecarOutboundListeners(push, proxy));
-    const inbound = memo(push, `lds-in|${JSON.stringify(inboundPorts(push, proxy))}`, () => buildSidecarInboundListener(push, proxy));
+    const inbound = memo(push, `lds-in|${JSON.stringify(inboundPorts(push, proxy))}|${inboundSecurityKey(push, proxy)}`, () => buildSidecarInboundListener(push, proxy));
     return wanted([...outbound, inbound], request.names);
   }
 }
@@ -132,8 +136,8 @@ export class ClusterGenerator implements XdsGenerator<PushContext> {
   #build(proxy: ProxyNode, push: PushContext, request: GenerateRequest): XdsResource[] {
     if (isGrpcClient(proxy)) return wanted(grpcClusters(push, proxy), request.names);
     const out = [...memo(push, 'cds|special', () => buildSpecialClusters(push)), ...(proxy.type === 'sidecar' ? sidecarOutboundClusters(push, proxy) : buildOutboundClusters(push, proxy))];
-    if (proxy.type === 'sidecar') out.push(...buildInboundClusters(push, proxy));
-    return wanted(out, request.names);
+    if (proxy.type === 'sidecar') out.push(...(isNoCapture(proxy) ? noCaptureInboundClusters(buildInboundClusters(push, proxy), proxy) : buildInboundClusters(push, proxy)));
+    return wanted(declaresNoCapture(proxy) ? withoutOriginalDst(out) : out, request.names);
   }
 }
 

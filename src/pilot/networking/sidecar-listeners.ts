@@ -26,6 +26,7 @@ import { destinationCluster } from './route-builder.ts';
 import type { RouteContext } from './route-builder.ts';
 import { istioDownstreamTransportSocket } from './tls.ts';
 import { virtualServiceFor } from './route-config-builder.ts';
+import { inboundSecurity } from './security/inbound-security.ts';
 
 export const OUTBOUND_CAPTURE_PORT = 15001;
 export const INBOUND_CAPTURE_PORT = 15006;
@@ -140,6 +141,7 @@ function virtualOutbound(push: PushContext, proxy: ProxyNode): BuiltListener {
 /** Inbound: per workload port a mutual-TLS chain and a plaintext one (Istio's PERMISSIVE mode), then passthrough. */
 function virtualInbound(push: PushContext, proxy: ProxyNode): BuiltListener {
   const chains: Record<string, unknown>[] = [];
+  const security = inboundSecurity(push, proxy);
   for (const { port, servicePort } of inboundPorts(push, proxy)) {
     const cluster = inboundClusterName(port);
     const http = isHttpProtocol(servicePort.protocol);
@@ -147,6 +149,7 @@ function virtualInbound(push: PushContext, proxy: ProxyNode): BuiltListener {
       ? [httpConnectionManager({
         statPrefix: `inbound_0.0.0.0_${port}`,
         inbound: true,
+        securityFilters: security.httpFilters,
         routeConfig: {
           name: cluster,
           virtual_hosts: [{
@@ -157,14 +160,19 @@ function virtualInbound(push: PushContext, proxy: ProxyNode): BuiltListener {
           validate_clusters: bool(false),
         },
       })]
-      : [tcpProxyFilter(cluster, cluster)];
-    chains.push({
-      name: `${cluster}-mtls`,
-      filter_chain_match: { destination_port: u32(port), transport_protocol: 'tls' },
-      transport_socket: istioDownstreamTransportSocket(http ? ['h2', 'http/1.1'] : []),
-      filters,
-    });
-    chains.push({ name: cluster, filter_chain_match: { destination_port: u32(port), transport_protocol: 'raw_buffer' }, filters });
+      : [...security.tcpFilters, tcpProxyFilter(cluster, cluster)];
+    // PeerAuthentication: STRICT serves only mTLS, DISABLE only plaintext (whatever the bytes), PERMISSIVE both.
+    const mode = security.mtlsMode(port);
+    if (mode !== 'DISABLE') {
+      chains.push({
+        name: `${cluster}-mtls`,
+        filter_chain_match: { destination_port: u32(port), transport_protocol: 'tls' },
+        transport_socket: istioDownstreamTransportSocket(http ? ['h2', 'http/1.1'] : []),
+        filters,
+      });
+    }
+    if (mode === 'PERMISSIVE') chains.push({ name: cluster, filter_chain_match: { destination_port: u32(port), transport_protocol: 'raw_buffer' }, filters });
+    if (mode === 'DISABLE') chains.push({ name: cluster, filter_chain_match: { destination_port: u32(port) }, filters });
   }
   chains.push({ name: `${VIRTUAL_INBOUND_LISTENER}-catchall-tcp`, filters: [tcpProxyFilter(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)] });
   return {
@@ -205,7 +213,7 @@ export function buildSidecarOutboundListeners(push: PushContext, proxy: ProxyNod
   return out;
 }
 
-/** virtualInbound: depends on the proxy only through inboundPorts(push, proxy). */
+/** virtualInbound: depends on the proxy only through inboundPorts(push, proxy) and inboundSecurityKey(push, proxy). */
 export function buildSidecarInboundListener(push: PushContext, proxy: ProxyNode): BuiltListener {
   return virtualInbound(push, proxy);
 }

@@ -31,14 +31,33 @@ export function isWildcardType(typeUrl: string): boolean {
   return WILDCARD_TYPES.has(typeUrl);
 }
 
+/** A resource as the server knows the client holds it: packed (sent by us) or only announced (delta initial_resource_versions). */
+export interface HeldEntry extends HeldResource {
+  /** The generated value, when the server sent it (for config dumps). */
+  readonly value?: Readonly<Record<string, unknown>>;
+}
+
+const EMPTY_NAMES: ReadonlySet<string> = new Set();
+const EMPTY_HELD: ReadonlyMap<string, HeldEntry> = new Map();
+
+/**
+ * Per-proxy state is the memory of a control plane: at 1000 services a
+ * sidecar subscribes to ~1000 EDS names and holds ~2000 resources, and 2000
+ * sidecars with private maps of all that took ~0.4 MB each (and the major GCs
+ * of an ~800 MB heap were most of a push's latency). Proxies of one view
+ * (sidecar scope) subscribe to the same names and hold the same resources,
+ * so both are immutable values here, shared between watches (interned by the
+ * server) and replaced, never mutated: `names` and `held` are references to
+ * shared sets/maps, copied on write only when a watch diverges.
+ */
 export class Watch {
   readonly typeUrl: string;
   wildcard: boolean;
-  readonly names = new Set<string>();
-  /** What the client holds: name -> version. */
-  readonly held = new Map<string, HeldResource>();
-  /** The resources last generated for this proxy, for config dumps. */
-  readonly generated = new Map<string, Readonly<Record<string, unknown>>>();
+  /** Subscribed names; immutable and possibly shared: replace it (setNames), never mutate it. */
+  names: ReadonlySet<string> = EMPTY_NAMES;
+  /** What the client holds: name -> version (and value, when we sent it). Immutable and possibly shared: see setHeld / mutableHeld. */
+  held: ReadonlyMap<string, HeldEntry> = EMPTY_HELD;
+  #heldPrivate = false;
   /** The latest nonce sent; '' before the first response. */
   nonce = '';
   sentVersion: string | undefined;
@@ -54,26 +73,35 @@ export class Watch {
     this.wildcard = wildcard;
   }
 
-  /** Subscribed names by the host of their cluster name ('' for other names), for the EDS fast path; see namesChanged(). */
-  private hostIndex: Map<string, string[]> | undefined;
-
-  namesByHost(hostOf: (name: string) => string | undefined): ReadonlyMap<string, readonly string[]> {
-    if (!this.hostIndex) {
-      const index = new Map<string, string[]>();
-      for (const n of this.names) {
-        const host = hostOf(n) ?? '';
-        const list = index.get(host);
-        if (list) list.push(n);
-        else index.set(host, [n]);
-      }
-      this.hostIndex = index;
-    }
-    return this.hostIndex;
+  setNames(names: ReadonlySet<string>): void {
+    this.names = names;
   }
 
-  /** Call after changing `names`. */
-  namesChanged(): void {
-    this.hostIndex = undefined;
+  /** Replaces what the client holds by a shared, immutable map. */
+  setHeld(held: ReadonlyMap<string, HeldEntry>): void {
+    this.held = held;
+    this.#heldPrivate = false;
+  }
+
+  /** Whether `held` is this watch's own (mutable) map rather than a shared one. */
+  get heldIsPrivate(): boolean {
+    return this.#heldPrivate;
+  }
+
+  /** What the client holds, as a map of this watch's own (copied first when shared). */
+  mutableHeld(): Map<string, HeldEntry> {
+    if (!this.#heldPrivate) {
+      this.held = new Map(this.held);
+      this.#heldPrivate = true;
+    }
+    return this.held as Map<string, HeldEntry>;
+  }
+
+  /** The resources last generated for this proxy (what it was sent and holds), for config dumps. */
+  generatedValues(): Readonly<Record<string, unknown>>[] {
+    const out: Readonly<Record<string, unknown>>[] = [];
+    for (const h of this.held.values()) if (h.value) out.push(h.value);
+    return out;
   }
 
   wants(name: string): boolean {
@@ -169,7 +197,7 @@ export class Connection {
         ...(w.state === 'NACKED' && w.error !== undefined ? { error: w.error } : {}),
         ...(w.lastPushAt !== undefined ? { lastPushAt: w.lastPushAt } : {}),
         ...(w.wildcard ? {} : { names: [...w.names].sort() }),
-        resources: w.generated.size,
+        resources: w.generatedValues().length,
       };
     }
     return { connectionId: this.id, id: this.proxy?.id ?? '', type: this.proxy?.type ?? 'sidecar', protocol: this.protocol, types };

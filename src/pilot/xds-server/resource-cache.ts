@@ -23,7 +23,11 @@ export interface PackedResource {
   /** Hash of the serialized bytes: equal bytes, equal version. */
   readonly version: string;
   readonly value: Readonly<Record<string, unknown>>;
+  /** Unique per packed object: fingerprints of resource lists (shared held state, see shared-state.ts). */
+  readonly seq: number;
 }
+
+let nextSeq = 1;
 
 export function hashBytes(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('base64url').slice(0, 22);
@@ -117,6 +121,6 @@ export class ResourceCache {
   private encode(typeUrl: string, resource: XdsResource): PackedResource {
     const any = packMessage(typeUrl, resource.value);
     if (any.type_url !== typeUrl) throw new Error(`${resource.name}: packed as ${any.type_url}, not ${typeUrl}`);
-    return { name: resource.name, any, version: hashBytes(any.value), value: resource.value };
+    return { name: resource.name, any, version: hashBytes(any.value), value: resource.value, seq: nextSeq++ };
   }
 }

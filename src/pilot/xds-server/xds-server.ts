@@ -14,6 +14,7 @@ import type { ProxyNode, PushContextLike, XdsGenerator } from '../model/index.ts
 import type { Clock, PilotLogger } from './clock.ts';
 import { noopLog, systemClock } from './clock.ts';
 import type { DeltaCall, ProxyStatus, SotwCall, XdsProtocol } from './connection.ts';
+import type { HeldEntry } from './connection.ts';
 import { Connection, Watch, isWildcardType } from './connection.ts';
 import { Debouncer } from './debouncer.ts';
 import type { XdsMetrics } from './metrics.ts';
@@ -23,6 +24,8 @@ import { toMerged } from './push-request.ts';
 import { PushQueue } from './push-queue.ts';
 import type { PackedResource } from './resource-cache.ts';
 import { ResourceCache } from './resource-cache.ts';
+import type { HeldDiff } from './shared-state.ts';
+import { SharedState } from './shared-state.ts';
 import type { ResolveProxy } from './resolve-proxy.ts';
 import { defaultResolveProxy } from './resolve-proxy.ts';
 
@@ -146,6 +149,7 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
   private readonly debouncer: Debouncer<P>;
   private readonly queue: PushQueue<Connection, P>;
   private readonly cache = new ResourceCache();
+  private readonly shared = new SharedState();
   private readonly connections = new Map<string, Connection>();
   private readonly counters: Omit<XdsServerStats, 'connections'> = { pushRequests: 0, pushes: 0, responses: 0, acks: 0, nacks: 0, staleNonces: 0, unknownTypeRequests: 0 };
   private currentPush: P;
@@ -225,7 +229,7 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
       types[url] = {
         ...(watch.sentVersion !== undefined ? { version: watch.sentVersion } : {}),
         ...(watch.lastPushAt !== undefined ? { lastPushAt: watch.lastPushAt } : {}),
-        resources: [...watch.generated.values()],
+        resources: watch.generatedValues(),
       };
     }
     return { connectionId: conn.id, id: conn.proxy.id, types };
@@ -418,7 +422,6 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     if (!this.generators.has(typeUrl)) return this.onUnknownType(conn, typeUrl, nonce);
     const requested = req.resource_names ?? [];
     const wildcard = requested.includes('*') || (requested.length === 0 && isWildcardType(typeUrl));
-    const names = new Set(requested.filter((n) => n !== '*'));
     let watch = conn.watches.get(typeUrl);
     if (watch && nonce) {
       if (nonce !== watch.nonce) {
@@ -427,15 +430,17 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
         return;
       }
       this.recordAnswer(conn, watch, nonce, req.version_info, req.error_detail);
-      if (watch.wildcard === wildcard && sameSet(watch.names, names)) return;
-      const grew = (wildcard && !watch.wildcard) || [...names].some((n) => !watch!.names.has(n));
-      resubscribe(watch, wildcard, names);
+      // An ACK repeats the subscription: checked without allocating (it is most requests).
+      if (watch.wildcard === wildcard && sameNames(watch.names, requested)) return;
+      const names = requested.filter((n) => n !== '*');
+      const grew = (wildcard && !watch.wildcard) || names.some((n) => !watch!.names.has(n));
+      this.resubscribe(watch, wildcard, names);
       this.sync(conn, watch, this.currentPush, { full: true, force: grew });
       return;
     }
     // The first request of a type (or the client starting over): it is owed everything.
     watch = new Watch(typeUrl, wildcard);
-    for (const n of names) watch.names.add(intern(n));
+    watch.setNames(this.shared.names(requested.filter((n) => n !== '*').map(intern)));
     conn.watches.set(typeUrl, watch);
     this.sync(conn, watch, this.currentPush, { full: true, force: true });
   }
@@ -454,9 +459,13 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     let watch = conn.watches.get(typeUrl);
     if (!watch) {
       watch = new Watch(typeUrl, subscribe.includes('*') || (subscribe.length === 0 && isWildcardType(typeUrl)));
-      for (const n of subscribe) if (n !== '*') watch.names.add(intern(n));
+      watch.setNames(this.shared.names(subscribe.filter((n) => n !== '*').map(intern)));
       // What the client says it already holds (after a reconnect) is not sent again unless it changed.
-      for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) if (watch.wants(name)) watch.held.set(name, { version });
+      const initial = Object.entries(req.initial_resource_versions ?? {}).filter(([name]) => watch!.wants(name));
+      if (initial.length > 0) {
+        const held = watch.mutableHeld();
+        for (const [name, version] of initial) held.set(name, { version });
+      }
       conn.watches.set(typeUrl, watch);
       this.sync(conn, watch, this.currentPush, { full: true, force: true });
       return;
@@ -467,17 +476,24 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
       else this.counters.staleNonces += 1;
     }
     if (subscribe.length === 0 && unsubscribe.length === 0) return;
+    const names = new Set(watch.names);
     for (const n of subscribe) {
       if (n === '*') watch.wildcard = true;
-      else watch.names.add(intern(n));
+      else names.add(intern(n));
     }
     for (const n of unsubscribe) {
       if (n === '*') watch.wildcard = false;
-      else watch.names.delete(n);
+      else names.delete(n);
     }
-    watch.namesChanged();
+    watch.setNames(this.shared.names(names));
     forgetUnwanted(watch);
     this.sync(conn, watch, this.currentPush, { full: true, force: false });
+  }
+
+  private resubscribe(watch: Watch, wildcard: boolean, names: readonly string[]): void {
+    watch.wildcard = wildcard;
+    watch.setNames(this.shared.names(names.map(intern)));
+    forgetUnwanted(watch);
   }
 
   // ---- generation and sending ---------------------------------------------
@@ -502,7 +518,7 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
       // The endpoint fast path: the names of the changed hosts (plus any that
       // are not cluster names), from an index kept per watch rather than a
       // scan of every subscribed name of every proxy.
-      const index = watch.namesByHost(internedClusterHost);
+      const index = this.shared.namesByHost(watch.names, internedClusterHost);
       names = [...(index.get('') ?? [])];
       for (const host of mode.changedHosts) {
         const list = index.get(host);
@@ -521,18 +537,39 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
       this.log.error({ connection: conn.id, proxy: proxy.id, typeUrl: watch.typeUrl, err: err instanceof Error ? err.message : String(err) }, 'failed to generate config; the proxy keeps its previous one');
       return { sent: false, flowing: true };
     }
-    // Which held names this generation speaks for: all of them, or only those asked for.
-    const scope = names ? new Set(names) : full ? undefined : new Set(packed.map((p) => p.name));
-    if (scope) for (const n of scope) watch.generated.delete(n);
-    else watch.generated.clear();
-    for (const p of packed) watch.generated.set(p.name, p.value);
-    const present = new Set(packed.map((p) => p.name));
-    const changed = packed.filter((p) => watch.held.get(p.name)?.version !== p.version);
-    const removed = [...watch.held.keys()].filter((n) => (!scope || scope.has(n)) && !present.has(n));
+    // Which held names this generation speaks for: all of them (the held
+    // state becomes exactly what was generated: a shared map, see
+    // SharedState), or only those asked for (the endpoint fast path).
+    const whole = names ? !(!full && mode.changedHosts) : full;
+    let changed: readonly PackedResource[];
+    let removed: readonly string[];
+    if (whole) {
+      const next = this.shared.held(watch.typeUrl, packed);
+      if (next === watch.held) {
+        changed = [];
+        removed = [];
+      } else {
+        const d = watch.heldIsPrivate ? diffHeld(watch.held, next) : this.shared.diff(watch.held, next);
+        changed = d.changed;
+        removed = d.removed;
+        watch.setHeld(next);
+      }
+    } else {
+      const scope = names ? new Set(names) : new Set(packed.map((p) => p.name));
+      const present = new Set(packed.map((p) => p.name));
+      changed = packed.filter((p) => watch.held.get(p.name)?.version !== p.version);
+      removed = [...watch.held.keys()].filter((n) => scope.has(n) && !present.has(n));
+      if (changed.length > 0 || removed.length > 0) {
+        if (watch.heldIsPrivate) {
+          const held = watch.mutableHeld();
+          for (const p of changed) held.set(p.name, p);
+          for (const n of removed) held.delete(n);
+        } else {
+          watch.setHeld(this.shared.derive(watch.held, changed, removed));
+        }
+      }
+    }
     if (changed.length === 0 && removed.length === 0 && !mode.force) return { sent: false, flowing: true };
-    // The packed resource itself records the version: no object per proxy and resource (2000 proxies x 2000 resources at scale).
-    for (const p of changed) watch.held.set(p.name, p);
-    for (const n of removed) watch.held.delete(n);
     const nonce = this.newNonce();
     let response: DiscoveryResponse | DeltaDiscoveryResponse;
     if (conn.protocol === 'sotw') {
@@ -541,7 +578,7 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
       response = {
         system_version_info: push.version,
         resources: changed.map((p) => ({ name: p.name, version: p.version, resource: p.any })),
-        removed_resources: removed,
+        removed_resources: [...removed],
         type_url: watch.typeUrl,
         nonce,
         control_plane: { identifier: this.identifier },
@@ -579,7 +616,7 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     if (conn.closed || !conn.proxy) return;
     const push = merged.push ?? this.currentPush;
     let flowing = true;
-    for (const typeUrl of pushOrder(conn.watches.keys())) {
+    for (const typeUrl of pushOrder(conn.watches)) {
       // The fast path touches endpoints only.
       if (!merged.full && typeUrl !== TypeUrl.ClusterLoadAssignment) continue;
       // A full push for a change that cannot touch this type (PushRequest.types).
@@ -594,27 +631,44 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
   }
 }
 
-function pushOrder(typeUrls: Iterable<string>): string[] {
-  const all = [...typeUrls];
-  const rank = (t: string) => {
-    const i = PUSH_ORDER.indexOf(t as (typeof PUSH_ORDER)[number]);
-    return i < 0 ? PUSH_ORDER.length : i;
-  };
-  return all.sort((a, b) => rank(a) - rank(b));
-}
+const PUSH_ORDER_SET: ReadonlySet<string> = new Set(PUSH_ORDER);
 
-function resubscribe(watch: Watch, wildcard: boolean, names: ReadonlySet<string>): void {
-  watch.wildcard = wildcard;
-  watch.names.clear();
-  for (const n of names) watch.names.add(intern(n));
-  watch.namesChanged();
-  forgetUnwanted(watch);
+/** The watched types in PUSH_ORDER, then any others in subscription order (no sort: this runs per proxy and push). */
+function pushOrder(watches: ReadonlyMap<string, Watch>): string[] {
+  const out: string[] = [];
+  for (const t of PUSH_ORDER) if (watches.has(t)) out.push(t);
+  for (const t of watches.keys()) if (!PUSH_ORDER_SET.has(t)) out.push(t);
+  return out;
 }
 
 /** What a client no longer watches it forgets: no removal is sent, and a later subscription gets it again. */
 function forgetUnwanted(watch: Watch): void {
-  for (const name of [...watch.held.keys()]) if (!watch.wants(name)) watch.held.delete(name);
-  for (const name of [...watch.generated.keys()]) if (!watch.wants(name)) watch.generated.delete(name);
+  if (watch.wildcard) return;
+  const unwanted: string[] = [];
+  for (const name of watch.held.keys()) if (!watch.names.has(name)) unwanted.push(name);
+  if (unwanted.length === 0) return;
+  const held = watch.mutableHeld();
+  for (const name of unwanted) held.delete(name);
+}
+
+/** Changed and removed names from a watch's own held map to a new one. */
+function diffHeld(before: ReadonlyMap<string, HeldEntry>, after: ReadonlyMap<string, HeldEntry>): HeldDiff {
+  const changed: PackedResource[] = [];
+  for (const [name, p] of after) if (before.get(name)?.version !== p.version) changed.push(p as PackedResource);
+  const removed: string[] = [];
+  for (const n of before.keys()) if (!after.has(n)) removed.push(n);
+  return { changed, removed };
+}
+
+/** Whether a request's resource names (with any `*`) are exactly `names`. */
+function sameNames(names: ReadonlySet<string>, requested: readonly string[]): boolean {
+  let n = 0;
+  for (const r of requested) {
+    if (r === '*') continue;
+    if (!names.has(r)) return false;
+    n += 1;
+  }
+  return n === names.size;
 }
 
 function drained(conn: Connection): Promise<void> {
@@ -629,9 +683,4 @@ function drained(conn: Connection): Promise<void> {
   });
 }
 
-function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const x of a) if (!b.has(x)) return false;
-  return true;
-}
 

@@ -14,6 +14,8 @@ import type { ListenerManager } from '../listener-manager.ts';
 import type { StatsStore } from '../stats.ts';
 import type { SecretProvider } from '../secrets/secret-manager.ts';
 import { renderSecret } from '../secrets/secret-dump.ts';
+import type { AdminExtrasView } from './admin-extras.ts';
+import { ADMIN_EXTRA_PATHS, handleAdminExtras } from './admin-extras.ts';
 
 /** What the admin API reads of the proxy (the Proxy class provides it). */
 export interface AdminView {
@@ -27,6 +29,10 @@ export interface AdminView {
   /** Static and SDS secrets (SecretsConfigDump, `istioctl proxy-config secret`). */
   readonly secrets?: { all(): readonly SecretProvider[] };
   requestQuit(): void;
+  /** /logging sets its level. */
+  readonly logger?: AdminExtrasView['logger'];
+  /** /drain_listeners. */
+  drainListeners?: AdminExtrasView['drainListeners'];
 }
 
 export interface AdminServer {
@@ -141,9 +147,15 @@ function handle(p: AdminView, req: IncomingMessage, res: ServerResponse, stop: (
     }
     case '/stats': {
       const filter = url.searchParams.get('filter');
-      if (url.searchParams.get('format') === 'json') return json(p.stats.json());
+      let re: RegExp | undefined;
+      try {
+        re = filter ? new RegExp(filter) : undefined;
+      } catch {
+        return text(`Invalid regex: "${filter}"\n`, 400);
+      }
+      if (url.searchParams.get('format') === 'json') return json(p.stats.json(re));
       if (url.searchParams.get('format') === 'prometheus') return text(p.stats.prometheus(), 200, 'text/plain; version=0.0.4');
-      return text(p.stats.text(filter ? new RegExp(filter) : undefined));
+      return text(p.stats.text(re));
     }
     case '/stats/prometheus':
       return text(p.stats.prometheus(), 200, 'text/plain; version=0.0.4');
@@ -152,8 +164,9 @@ function handle(p: AdminView, req: IncomingMessage, res: ServerResponse, stop: (
       text('OK\n');
       return stop();
     case '/':
-      return text(['/ready', '/server_info', '/config_dump', '/clusters', '/listeners', '/stats', '/stats/prometheus', '/quitquitquit'].join('\n') + '\n');
+      return text(['/ready', '/server_info', '/config_dump', '/clusters', '/listeners', '/stats', '/stats/prometheus', '/quitquitquit', ...ADMIN_EXTRA_PATHS].join('\n') + '\n');
     default:
+      if (handleAdminExtras(p, req, res, url)) return;
       return text(`invalid path: ${url.pathname}\n`, 404);
   }
 }

@@ -13,6 +13,7 @@ import type { ListenerFilterFactory } from '../filters/listener/listener-filter.
 import type { FactoryContext, NetworkFilterFactory } from '../registry.ts';
 import type { DownstreamTransportSocket } from '../transport-sockets/transport-socket.ts';
 import { decodeAny } from './proto-json.ts';
+import { resolveTypedConfig } from './typed-struct.ts';
 import { durationMs, socketAddress, wrapped } from './values.ts';
 
 export interface ListenerConfig {
@@ -44,16 +45,21 @@ function decodeTransportSocket(ts: D | null | undefined, ctx: FactoryContext, pa
 function decodeChain(chain: D, ctx: FactoryContext, path: string, built: NetworkFilterFactory[]): FilterChain {
   const filters: D[] = chain.filters ?? [];
   if (filters.length === 0) throw configError(`${path}.filters`, 'must not be empty');
-  if (filters.length > 1) throw configError(`${path}.filters[0]`, `only a single terminal network filter is supported (got ${filters.length})`);
   const match: FilterChainMatch = decodeFilterChainMatch(chain.filter_chain_match, `${path}.filter_chain_match`);
   const transportSocket = decodeTransportSocket(chain.transport_socket, ctx, `${path}.transport_socket`);
-  const f = filters[0];
-  const fp = `${path}.filters[0]`;
-  if (!f.typed_config) throw configError(`${fp}.typed_config`, `filter "${f.name}" needs a typed_config`);
-  const ext = ctx.registry.get('network', f.typed_config.type_url, fp);
-  const filter = ext.create(decodeAny(f.typed_config, `${fp}.typed_config`), ctx, `${fp}.typed_config`, f.name);
-  built.push(filter);
-  return { name: chain.name ?? '', match, transportSocket, filter };
+  // Non-terminal filters (istio.stats) come first and pass connections on (setNext); the last one takes them over.
+  const factories = filters.map((f, i) => {
+    const fp = `${path}.filters[${i}]`;
+    if (!f.typed_config) throw configError(`${fp}.typed_config`, `filter "${f.name}" needs a typed_config`);
+    const { typeUrl, config } = resolveTypedConfig(f.typed_config, `${fp}.typed_config`);
+    const ext = ctx.registry.get('network', typeUrl, fp);
+    const filter = ext.create(config, ctx, `${fp}.typed_config`, f.name);
+    built.push(filter);
+    if (i < filters.length - 1 && !filter.setNext) throw configError(fp, `"${f.name}" is a terminal network filter and must be the last one (got ${filters.length} filters)`);
+    return filter;
+  });
+  for (let i = factories.length - 2; i >= 0; i--) factories[i].setNext!(factories[i + 1]);
+  return { name: chain.name ?? '', match, transportSocket, filter: factories[0] };
 }
 
 export function decodeListener(l: D, ctx: FactoryContext, where = 'Listener'): ListenerConfig {
@@ -61,6 +67,7 @@ export function decodeListener(l: D, ctx: FactoryContext, where = 'Listener'): L
   const path = `${where} "${l.name}"`;
   const { address, port } = socketAddress(l.address, `${path}.address`);
   const built: NetworkFilterFactory[] = [];
+  if (l.traffic_direction && l.traffic_direction !== 'UNSPECIFIED') ctx = { ...ctx, trafficDirection: l.traffic_direction };
   try {
     const chains: FilterChain[] = (l.filter_chains ?? []).map((c: D, i: number) => decodeChain(c, ctx, `${path}.filter_chains[${i}]`, built));
     const seen = new Map<string, number>();

@@ -2,7 +2,7 @@
 // what it may do. Filters run in order on the request headers; one that
 // returns 'stop' resumes the chain later with stream.continueDecoding().
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Route, RouteTable, VirtualHost } from '../../config/route-config.ts';
 import type { UpgradeRequest } from '../../http/upgrade.ts';
 
@@ -12,6 +12,13 @@ export interface HttpFilter {
   decodeHeaders(stream: HttpStream): FilterStatus;
   /** The stream ended (response done or reset): release timers. */
   onDestroy?(): void;
+  /**
+   * Upstream response headers on their way downstream (the router calls it
+   * through stream.encodeHeaders); a filter may read, add or remove entries.
+   */
+  encodeHeaders?(stream: HttpStream, status: number, headers: OutgoingHttpHeaders): void;
+  /** After onDestroy, with the final response code and flags: stats, spans. Must not throw. */
+  onStreamComplete?(stream: HttpStream): void;
 }
 
 /** One request/response exchange in the HTTP connection manager. */
@@ -34,6 +41,12 @@ export interface HttpStream {
   bytesSent: number;
   /** Envoy response flags so far (UH, UF, UO, UT, NR, DI, FI, ...). */
   addResponseFlag(flag: string): void;
+  /** The response flags so far, comma-separated as Envoy logs them ('' when none). */
+  readonly responseFlags: string;
+  /** The cluster the router chose ('' before routing or for local replies). */
+  upstreamCluster: string;
+  /** Runs the filters' encodeHeaders hooks, last filter first, on upstream response headers. */
+  encodeHeaders(status: number, headers: OutgoingHttpHeaders): void;
   /** Resumes the filter chain after a filter returned 'stop'. */
   continueDecoding(): void;
   /** Answers locally (no upstream), e.g. 503 "no healthy upstream". */

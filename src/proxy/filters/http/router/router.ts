@@ -123,6 +123,7 @@ export class RouterFilter implements HttpFilter {
 
   private forward(s: HttpStream, action: ClusterAction): void {
     const name = action.cluster ?? pickWeighted(action);
+    s.upstreamCluster = name;
     const cluster = this.clusters.get(name);
     if (!cluster) {
       s.sendLocalReply(503, '', 'NC');
@@ -245,9 +246,11 @@ export class RouterFilter implements HttpFilter {
     const headers = req.headers as OutgoingHttpHeaders;
     const retry = this.retry;
     let path = req.url ?? '/';
+    // HTTP/1.x without content-length or transfer-encoding has no body (RFC 9112 6.3): no pipe to set up.
+    const bodyless = req.httpVersionMajor === 1 && headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0');
     // A retry reuses the request as the first attempt rewrote it.
     if (!retry || retry.attemptCount === 1) {
-      for (const h of HOP_BY_HOP) delete headers[h];
+      for (const h of HOP_BY_HOP) if (headers[h] !== undefined) delete headers[h];
       if (action.prefixRewrite !== undefined && s.route.match.kind !== 'regex') {
         headers['x-envoy-original-path'] = path;
         path = action.prefixRewrite + path.slice(s.route.match.value.length);
@@ -318,7 +321,8 @@ export class RouterFilter implements HttpFilter {
         this.clock.clearTimeout(this.perTryTimer);
       }
       const out = upRes.headers as OutgoingHttpHeaders;
-      for (const h of HOP_BY_HOP) delete out[h];
+      // A delete that finds nothing still costs; most responses carry none of these.
+      for (const h of HOP_BY_HOP) if (out[h] !== undefined) delete out[h];
       out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - started));
       if (retry && s.virtualHost.includeAttemptCountInResponse) out['x-envoy-attempt-count'] = String(retry.attemptCount);
       if (this.setCookie) {
@@ -326,6 +330,7 @@ export class RouterFilter implements HttpFilter {
         out['set-cookie'] = cur === undefined ? [this.setCookie] : [...(Array.isArray(cur) ? cur : [String(cur)]), this.setCookie];
       }
       for (const m of [s.route.responseHeaders, s.virtualHost.responseHeaders, s.routeTable.responseHeaders]) applyHeaderMutation(out, m);
+      s.encodeHeaders(status, out);
       for (const name in out) res.setHeader(name, out[name]!);
       if (respondTrailersOnly(upRes, s, status)) {
         upRes.resume();
@@ -333,10 +338,16 @@ export class RouterFilter implements HttpFilter {
         return;
       }
       res.writeHead(status);
-      upRes.on('data', (chunk: Buffer) => (s.bytesSent += chunk.length));
+      // Body bytes for stats and logs: a declared length is counted when the
+      // body has been read, saving a second 'data' listener per response.
+      const declared = s.req.method === 'HEAD' || status === 204 || status === 304 ? 0 : Number(out['content-length'] ?? NaN);
+      if (Number.isNaN(declared)) upRes.on('data', (chunk: Buffer) => (s.bytesSent += chunk.length));
       forwardTrailers(upRes, s);
       upRes.pipe(res);
-      upRes.once('end', finish);
+      upRes.once('end', Number.isNaN(declared) ? finish : () => {
+        s.bytesSent += declared;
+        finish();
+      });
       upRes.once('error', () => {
         finish();
         res.destroy();
@@ -388,7 +399,10 @@ export class RouterFilter implements HttpFilter {
       }, retry.policy.perTryTimeoutMs);
     }
     if (this.body) this.body.attach(up);
-    else {
+    else if (bodyless) {
+      up.end();
+      req.resume();
+    } else {
       req.pipe(up);
       req.on('data', (chunk: Buffer) => (s.bytesReceived += chunk.length));
     }

@@ -14,6 +14,8 @@ import type { XfccSettings } from './xfcc.ts';
 import { decodeXfccSettings } from './xfcc.ts';
 import type { Http2Options } from '../../../http/http2-options.ts';
 import { decodeHttp2Options } from '../../../http/http2-options.ts';
+import { resolveTypedConfig } from '../../../config/typed-struct.ts';
+import { decodeHttpTracing } from '../../../tracing/http-tracer.ts';
 
 export interface HcmSettings {
   readonly statPrefix: string;
@@ -38,6 +40,8 @@ export interface HcmSettings {
   readonly http2: Http2Options;
   /** upgrade_configs: lower-cased upgrade type ("websocket", "connect") -> enabled. */
   readonly upgrades: ReadonlyMap<string, boolean>;
+  /** tracing (envoy.tracers.zipkin): a first per-stream filter that starts and ends the span (tracing/http-tracer.ts). */
+  readonly tracing?: HttpFilterFactory;
 }
 
 type D = Record<string, any>;
@@ -58,9 +62,10 @@ export function decodeHcmSettings(c: D, ctx: FactoryContext, path: string): HcmS
     const p = `${path}.http_filters[${i}]`;
     if (f.disabled) return;
     if (!f.typed_config) throw configError(`${p}.typed_config`, `filter "${f.name}" needs a typed_config`);
-    if (f.is_optional && !ctx.registry.has(f.typed_config.type_url)) return;
-    const ext = ctx.registry.get('http', f.typed_config.type_url, p);
-    filters.push(ext.create(decodeAny(f.typed_config, `${p}.typed_config`), filterContext, `${p}.typed_config`, f.name));
+    const { typeUrl, config } = resolveTypedConfig(f.typed_config, `${p}.typed_config`);
+    if (f.is_optional && !ctx.registry.has(typeUrl)) return;
+    const ext = ctx.registry.get('http', typeUrl, p);
+    filters.push(ext.create(config, filterContext, `${p}.typed_config`, f.name));
   });
   const last = filters[filters.length - 1];
   if (!last || !last.terminal) throw configError(`${path}.http_filters`, 'the last HTTP filter must be a terminal filter (envoy.filters.http.router)');
@@ -91,6 +96,7 @@ export function decodeHcmSettings(c: D, ctx: FactoryContext, path: string): HcmS
     codecType: c.codec_type,
     http2: decodeHttp2Options(c.http2_protocol_options, `${path}.http2_protocol_options`),
     upgrades: decodeUpgrades(c.upgrade_configs, `${path}.upgrade_configs`),
+    tracing: c.tracing ? decodeHttpTracing(c.tracing, ctx, `${path}.tracing`) : undefined,
   };
 }
 

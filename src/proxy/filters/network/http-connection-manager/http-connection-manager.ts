@@ -6,7 +6,7 @@
 // instance they were accepted on until they drain.
 
 import { createServer, ServerResponse } from 'node:http';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, Server } from 'node:http';
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -220,6 +220,7 @@ export class HttpConnectionManager implements NetworkFilterFactory {
     }
     stream.filters = this.settings.filters.map((f) => f.create());
     if (this.settings.streamTimeouts) stream.filters.unshift(this.settings.streamTimeouts.create());
+    if (this.settings.tracing) stream.filters.unshift(this.settings.tracing.create());
     stream.continueDecoding();
   }
 }
@@ -271,6 +272,7 @@ class Stream implements HttpStream {
   readonly hcm: HttpConnectionManager;
   upgrade: UpgradeRequest | undefined;
   upstreamHost = '';
+  upstreamCluster = '';
   bytesSent = 0;
   filters: HttpFilter[] = [];
   private next = 0;
@@ -303,6 +305,15 @@ class Stream implements HttpStream {
 
   addResponseFlag(flag: string): void {
     this.flags = this.flags ? `${this.flags},${flag}` : flag;
+  }
+
+  get responseFlags(): string {
+    return this.flags;
+  }
+
+  encodeHeaders(status: number, headers: OutgoingHttpHeaders): void {
+    const filters = this.filters;
+    for (let i = filters.length - 1; i >= 0; i--) filters[i].encodeHeaders?.(this, status, headers);
   }
 
   continueDecoding(): void {
@@ -350,6 +361,7 @@ class Stream implements HttpStream {
     else if (klass === 4) stats.downstream_rq_4xx.value++;
     else if (klass === 3) stats.downstream_rq_3xx.value++;
     else if (klass === 1) stats.downstream_rq_1xx.value++;
+    for (const f of this.filters) f.onStreamComplete?.(this);
     const loggers = this.hcm.settings.accessLoggers;
     if (loggers.length === 0) return;
     const h = this.req.headers;
@@ -369,6 +381,11 @@ class Stream implements HttpStream {
       requestId: h['x-request-id'] as string | undefined,
       authority: h.host,
       upstreamHost: this.upstreamHost,
+      upstreamCluster: this.upstreamCluster,
+      requestHeaders: h,
+      response: res,
+      socket: this.req.socket,
+      routeName: this.route?.name,
     };
     for (const l of loggers) l.log(entry);
   }

@@ -13,6 +13,9 @@ import { durationMs } from '../../../config/values.ts';
 
 type D = Record<string, any>;
 
+/** The cluster tcp_proxy chose for a downstream connection (istio.stats, access logs). */
+export const upstreamClusterOf = new WeakMap<Socket, string>();
+
 export interface TcpProxySettings {
   readonly statPrefix: string;
   readonly clusters: ReadonlyArray<{ readonly name: string; readonly weight: number }>;
@@ -46,7 +49,9 @@ export class TcpProxy implements NetworkFilterFactory {
 
   onConnection(down: Socket): void {
     this.stats.downstream_cx_total.value++;
-    const cluster = this.context.clusters.get(this.pickCluster());
+    const clusterName = this.pickCluster();
+    upstreamClusterOf.set(down, clusterName);
+    const cluster = this.context.clusters.get(clusterName);
     const host = cluster?.pickHost();
     if (!cluster || !host) {
       if (!cluster) this.stats.downstream_cx_no_route.value++;

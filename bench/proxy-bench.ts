@@ -1,0 +1,335 @@
+// Proxy benchmark, Istio's method: a client at a fixed 1000 requests/s over
+// 16 keep-alive connections to a 1 KiB response from a neutral upstream
+// (nginx), through each path:
+//   direct            client -> origin
+//   mesh              client -> our client sidecar -> our server sidecar -> origin
+//   mesh-mtls         the same, sidecar to sidecar over mTLS (SPIFFE certs)
+//   nginx, nginx-mtls       an nginx pair, one worker each
+//   haproxy, haproxy-mtls   a haproxy pair, one thread each
+// It reports p50/p90/p99 at the fixed rate, the latency added over direct,
+// max throughput (wrk, 16 connections), vCPU per 1000 rps of each proxy
+// (utime+stime from /proc/PID/stat over the fixed-rate run) and RSS.
+// Installs nginx, haproxy and wrk with apt-get when missing (as root); every
+// process it starts is stopped at the end, also on Ctrl-C.
+//
+// usage: node bench/proxy-bench.ts [--seconds 15] [--rate 1000] [--connections 16]
+//          [--throughput-seconds 10] [--only mesh,mesh-mtls,...] [--no-stats] [--profile DIR] [--json FILE]
+
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { makeBenchCerts } from './proxy-bench/certs.ts';
+import type { BenchCerts } from './proxy-bench/certs.ts';
+import type { PairPorts } from './proxy-bench/configs.ts';
+import { clientSidecar, haproxyPair, nginxPair, originNginx, serverSidecar } from './proxy-bench/configs.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '15' },
+    rate: { type: 'string', default: '1000' },
+    connections: { type: 'string', default: '16' },
+    'throughput-seconds': { type: 'string', default: '10' },
+    only: { type: 'string' },
+    'no-stats': { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    json: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const SECONDS = Number(args.seconds);
+const RATE = Number(args.rate);
+const CONNS = Number(args.connections);
+const TPUT_SECONDS = Number(args['throughput-seconds']);
+const NODE = process.execPath;
+const NODE_FLAGS = ['--disable-warning=ExperimentalWarning'];
+const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim() || 100);
+
+const children = new Set<ChildProcess>();
+
+function cleanup(): void {
+  for (const c of children) if (c.exitCode === null && c.pid) c.kill('SIGKILL');
+}
+process.once('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+process.once('exit', cleanup);
+
+function which(bin: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+}
+
+/** nginx, haproxy and wrk from Debian when missing (root only). */
+function ensureTools(): { nginx: boolean; haproxy: boolean; wrk: boolean } {
+  const missing = [['nginx', 'nginx'], ['haproxy', 'haproxy'], ['wrk', 'wrk']].filter(([bin]) => !which(bin)).map(([, pkg]) => pkg);
+  if (missing.length > 0 && process.getuid?.() === 0) {
+    console.error(`installing ${missing.join(' ')} with apt-get ...`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env });
+    spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'ignore', env });
+  }
+  return { nginx: which('nginx'), haproxy: which('haproxy'), wrk: which('wrk') };
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const p = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return p;
+}
+
+async function waitPort(port: number, child: ChildProcess, name: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${name} did not listen on ${port}`);
+}
+
+function start(name: string, cmd: string, argv: string[], dir: string): ChildProcess {
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  child.once('exit', (code, signal) => {
+    children.delete(child);
+    if (code && code !== 0 && signal === null) writeFileSync(join(dir, `${name}.exit.log`), err);
+  });
+  children.add(child);
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(t);
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+interface Latency {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  count: number;
+  errors: number;
+  rps: number;
+}
+
+async function fixedRate(port: number, seconds: number, warmup: number): Promise<Latency> {
+  const child = spawn(NODE, [...NODE_FLAGS, here('./proxy-bench/fixed-rate-client.ts'), String(port), String(RATE), String(CONNS), String(seconds), String(warmup), '/1k.bin'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await once(child, 'exit');
+  children.delete(child);
+  return JSON.parse(out.trim()) as Latency;
+}
+
+function wrk(port: number, seconds: number): number {
+  const r = spawnSync('wrk', ['-t1', `-c${CONNS}`, `-d${seconds}s`, '-H', 'Host: server.bench.svc.cluster.local', `http://127.0.0.1:${port}/1k.bin`], { encoding: 'utf8' });
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout ?? '');
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout ?? '');
+  if (non2xx) console.error(`  wrk: ${non2xx[1]} non-2xx responses`);
+  return m ? Math.round(Number(m[1])) : NaN;
+}
+
+interface PathResult {
+  path: string;
+  latency: Latency;
+  maxRps: number;
+  /** Per proxy process: vCPU per 1000 rps and RSS (MB). */
+  proxies: Array<{ name: string; vcpuPer1000: number; rssMb: number }>;
+}
+
+interface Running {
+  readonly entry: number;
+  readonly procs: Array<{ name: string; child: ChildProcess }>;
+}
+
+async function startPath(path: string, dir: string, certs: BenchCerts, origin: number): Promise<Running> {
+  if (path === 'direct') return { entry: origin, procs: [] };
+  const ports: PairPorts = { client: await freePort(), server: await freePort(), origin };
+  const mtls = path.endsWith('-mtls');
+  const procs: Array<{ name: string; child: ChildProcess }> = [];
+  if (path.startsWith('mesh')) {
+    const stats = !args['no-stats'];
+    const files = {
+      client: join(dir, `${path}-client.json`),
+      server: join(dir, `${path}-server.json`),
+    };
+    writeFileSync(files.client, JSON.stringify(clientSidecar(ports, certs, mtls, stats, await freePort())));
+    writeFileSync(files.server, JSON.stringify(serverSidecar(ports, certs, mtls, stats, await freePort())));
+    const prof = (side: string): string[] => (args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(args.profile, path, side)}`] : []);
+    procs.push({ name: 'server sidecar', child: start(`${path}-server`, NODE, [...NODE_FLAGS, ...prof('server'), here('./proxy-bench/run-proxy.ts'), files.server], dir) });
+    await waitPort(ports.server, procs[0].child, `${path} server sidecar`);
+    procs.push({ name: 'client sidecar', child: start(`${path}-client`, NODE, [...NODE_FLAGS, ...prof('client'), here('./proxy-bench/run-proxy.ts'), files.client], dir) });
+    await waitPort(ports.client, procs[1].child, `${path} client sidecar`);
+  } else if (path.startsWith('nginx')) {
+    const conf = nginxPair(dir, ports, certs, mtls);
+    for (const side of ['server', 'client'] as const) {
+      const file = join(dir, `${path}-${side}.conf`);
+      mkdirSync(join(dir, `tmp-nginx-${side}`), { recursive: true });
+      writeFileSync(file, conf[side]);
+      const child = start(`${path}-${side}`, 'nginx', ['-c', file, '-p', dir, '-e', join(dir, `${path}-${side}.err`)], dir);
+      procs.push({ name: `nginx ${side}`, child });
+      await waitPort(ports[side], child, `${path} ${side}`);
+    }
+  } else {
+    const conf = haproxyPair(ports, certs, mtls);
+    for (const side of ['server', 'client'] as const) {
+      const file = join(dir, `${path}-${side}.cfg`);
+      writeFileSync(file, conf[side]);
+      const child = start(`${path}-${side}`, 'haproxy', ['-db', '-f', file], dir);
+      procs.push({ name: `haproxy ${side}`, child });
+      await waitPort(ports[side], child, `${path} ${side}`);
+    }
+  }
+  return { entry: ports.client, procs };
+}
+
+async function runPath(path: string, dir: string, certs: BenchCerts, origin: number, originPid: number): Promise<PathResult> {
+  const run = await startPath(path, dir, certs, origin);
+  try {
+    // Warm-up: JIT, connection pools, TLS sessions.
+    await fixedRate(run.entry, 2, 0);
+    const pids = [...run.procs.map((p) => ({ name: p.name, pid: p.child.pid! })), { name: 'origin', pid: originPid }];
+    const before = pids.map((p) => cpuTicks(p.pid));
+    const t0 = performance.now();
+    const latency = await fixedRate(run.entry, SECONDS, 1);
+    const elapsed = (performance.now() - t0) / 1000;
+    const after = pids.map((p) => cpuTicks(p.pid));
+    const proxies = pids
+      .filter((p) => p.name !== 'origin')
+      .map((p, i) => {
+        const cpuSeconds = (after[i] - before[i]) / CLK_TCK;
+        return { name: p.name, vcpuPer1000: cpuSeconds / elapsed / (RATE / 1000), rssMb: rssMb(p.pid) };
+      });
+    const maxRps = which('wrk') ? wrk(run.entry, TPUT_SECONDS) : NaN;
+    for (const p of proxies) p.rssMb = Math.max(p.rssMb, rssMb(pids.find((x) => x.name === p.name)!.pid));
+    return { path, latency, maxRps, proxies };
+  } finally {
+    for (const p of run.procs) await stop(p.child);
+  }
+}
+
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '-');
+const f3 = (n: number): string => (Number.isFinite(n) ? n.toFixed(3) : '-');
+
+function table(results: PathResult[]): string {
+  const direct = results.find((r) => r.path === 'direct');
+  const rows = [['path', 'p50 ms', 'p90 ms', 'p99 ms', '+p50', '+p90', '+p99', 'errors', 'max rps', 'vCPU/1k rps (client, server)', 'RSS MB (client, server)']];
+  for (const r of results) {
+    const l = r.latency;
+    const add = (k: 'p50' | 'p90' | 'p99'): string => (direct && r !== direct ? f3(l[k] - direct.latency[k]) : '');
+    const side = (n: string): PathResult['proxies'][number] | undefined => r.proxies.find((p) => p.name.includes(n));
+    const cpu = r.proxies.length ? `${f3(side('client')!.vcpuPer1000)}, ${f3(side('server')!.vcpuPer1000)}` : '';
+    const rss = r.proxies.length ? `${f2(side('client')!.rssMb)}, ${f2(side('server')!.rssMb)}` : '';
+    rows.push([r.path, f3(l.p50), f3(l.p90), f3(l.p99), add('p50'), add('p90'), add('p99'), String(l.errors), String(r.maxRps), cpu, rss]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
+}
+
+/** Top functions by self time across the .cpuprofile files under `dir`. */
+function summarizeProfiles(dir: string): string {
+  const self = new Map<string, number>();
+  let total = 0;
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.cpuprofile')) {
+        const prof = JSON.parse(readFileSync(p, 'utf8')) as { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples: number[] };
+        const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+        for (const id of prof.samples) {
+          const n = byId.get(id)!;
+          const url = n.callFrame.url.replace(/^.*\/work\/main\//, '').replace(/^node:/, '');
+          const key = `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
+          self.set(key, (self.get(key) ?? 0) + 1);
+          total++;
+        }
+      }
+    }
+  };
+  walk(dir);
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 30)
+    .map(([k, v]) => `${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`)
+    .join('\n');
+}
+
+async function main(): Promise<void> {
+  const tools = ensureTools();
+  if (!tools.nginx) throw new Error('nginx is required for the origin (apt-get install nginx)');
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-proxy-bench-'));
+  chmodSync(dir, 0o755);
+  mkdirSync(join(dir, 'www'));
+  mkdirSync(join(dir, 'tmp-origin'));
+  writeFileSync(join(dir, 'www', '1k.bin'), Buffer.alloc(1024, 'x'));
+  const certs = await makeBenchCerts(dir);
+  const originPort = await freePort();
+  writeFileSync(join(dir, 'origin.conf'), originNginx(dir, originPort));
+  const origin = start('origin', 'nginx', ['-c', join(dir, 'origin.conf'), '-p', dir, '-e', join(dir, 'origin.err')], dir);
+  await waitPort(originPort, origin, 'origin nginx');
+  if (args.profile) mkdirSync(args.profile, { recursive: true });
+  const all = ['direct', 'mesh', 'mesh-mtls', 'nginx', 'nginx-mtls', 'haproxy', 'haproxy-mtls'];
+  const wanted = args.only ? ['direct', ...args.only.split(',').filter((p) => p !== 'direct')] : all;
+  const paths = wanted.filter((p) => (p.startsWith('haproxy') ? tools.haproxy : true));
+  console.error(`proxy-bench: ${RATE} rps fixed rate, ${CONNS} connections, ${SECONDS}s per path; max throughput with wrk ${TPUT_SECONDS}s; ${process.env.MESH_BENCH_NOTE ?? ''}`);
+  const results: PathResult[] = [];
+  try {
+    for (const p of paths) {
+      console.error(`- ${p} ...`);
+      results.push(await runPath(p, dir, certs, originPort, origin.pid!));
+    }
+  } finally {
+    await stop(origin);
+    if (!args.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(table(results));
+  const mtls = results.find((r) => r.path === 'mesh-mtls');
+  const direct = results.find((r) => r.path === 'direct');
+  const nginxMtls = results.find((r) => r.path === 'nginx-mtls');
+  if (mtls && direct) {
+    const worstCpu = Math.max(...mtls.proxies.map((p) => p.vcpuPer1000));
+    const worstRss = Math.max(...mtls.proxies.map((p) => p.rssMb));
+    const check = (ok: boolean): string => (ok ? 'ok' : 'MISSED');
+    console.log(`\ntargets (mesh-mtls): +p90 ${f3(mtls.latency.p90 - direct.latency.p90)} ms <= 0.5 ${check(mtls.latency.p90 - direct.latency.p90 <= 0.5)}; +p99 ${f3(mtls.latency.p99 - direct.latency.p99)} ms <= 1.0 ${check(mtls.latency.p99 - direct.latency.p99 <= 1.0)}; vCPU/1k rps ${f3(worstCpu)} <= 0.12 ${check(worstCpu <= 0.12)}; RSS ${f2(worstRss)} MB <= 50 ${check(worstRss <= 50)}${nginxMtls ? `; max rps ${mtls.maxRps} >= nginx-mtls/2 = ${Math.round(nginxMtls.maxRps / 2)} ${check(mtls.maxRps >= nginxMtls.maxRps / 2)}` : ''}`);
+  }
+  if (args.json) writeFileSync(args.json, JSON.stringify({ rate: RATE, connections: CONNS, seconds: SECONDS, results }, null, 2));
+  if (args.profile && existsSync(args.profile)) console.log(`\nCPU profile, top self time (${args.profile}):\n${summarizeProfiles(args.profile)}`);
+}
+
+await main();

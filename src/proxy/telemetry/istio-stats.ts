@@ -1,0 +1,236 @@
+// istio.stats: Istio's standard metrics as an HTTP filter and a network
+// filter, configured as Istio does with Istio's own config type,
+// `stats.PluginConfig`, carried in a TypedStruct (udpa.type.v1 or
+// xds.type.v3): {"@type": ".../udpa.type.v1.TypedStruct", "type_url":
+// "type.googleapis.com/stats.PluginConfig", "value": {...}}.
+//
+// The reporter is "source" on outbound listeners and "destination" on inbound
+// ones (the listener's traffic_direction; reporter: SERVER_GATEWAY forces
+// destination). Our side comes from the bootstrap node metadata; the peer
+// from the metadata exchange headers (peer-metadata.ts). destination_service
+// comes from the cluster name (`outbound|9080|v1|reviews.default.svc.cluster.local`)
+// or, failing that, the Host header (disable_host_header_fallback turns that off).
+// Principals and connection_security_policy come from the downstream TLS
+// connection on the inbound side; the source reporter says "unknown", as Istio does.
+
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { FactoryContext, HttpFilterExtension, HttpFilterFactory, NetworkFilterExtension, NetworkFilterFactory } from '../registry.ts';
+import type { FilterStatus, HttpFilter, HttpStream } from '../filters/http/http-filter.ts';
+import { plainStruct } from '../config/typed-struct.ts';
+import { tlsConnectionInfo } from '../transport-sockets/tls/connection-info.ts';
+import { upstreamClusterOf } from '../filters/network/tcp-proxy/tcp-proxy.ts';
+import type { WorkloadInfo } from './peer-metadata.ts';
+import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, UNKNOWN_WORKLOAD, encodePeerMetadata, peerFromHeader, workloadInfo } from './peer-metadata.ts';
+import type { IstioMetrics } from './istio-metrics.ts';
+import { escapeLabel, istioMetricsFor, workloadLabels } from './istio-metrics.ts';
+
+export const STATS_PLUGIN_CONFIG_TYPE_URL = 'type.googleapis.com/stats.PluginConfig';
+
+type D = Record<string, any>;
+
+/** Immutable settings shared by every stream of one filter config. */
+export class IstioStatsSettings {
+  readonly reporter: 'source' | 'destination';
+  readonly self: WorkloadInfo;
+  readonly nodeId: string;
+  /** Our x-envoy-peer-metadata value, encoded once. */
+  readonly selfHeader: string;
+  readonly hostHeaderFallback: boolean;
+  readonly metrics: IstioMetrics;
+  private readonly selfLabels: string;
+  private readonly peerLabels = new Map<WorkloadInfo, string>();
+  private readonly serviceLabels = new Map<string, string>();
+
+  constructor(config: D, ctx: FactoryContext) {
+    const meta = plainStruct(ctx.node?.metadata);
+    this.self = workloadInfo(meta);
+    this.nodeId = String(ctx.node?.id ?? '');
+    this.selfHeader = encodePeerMetadata(meta);
+    this.reporter = config.reporter === 'SERVER_GATEWAY' || ctx.trafficDirection === 'INBOUND' ? 'destination' : 'source';
+    this.hostHeaderFallback = config.disable_host_header_fallback !== true;
+    this.metrics = istioMetricsFor(ctx.stats);
+    this.selfLabels = workloadLabels(this.reporter, this.self);
+  }
+
+  /** reporter, source_* and destination_* workload labels for a peer, cached per distinct peer. */
+  workloads(peer: WorkloadInfo): string {
+    let l = this.peerLabels.get(peer);
+    if (l === undefined) {
+      const peerSide = workloadLabels(this.reporter === 'source' ? 'destination' : 'source', peer);
+      l = this.reporter === 'source' ? `reporter="source",${this.selfLabels},${peerSide}` : `reporter="destination",${peerSide},${this.selfLabels}`;
+      if (this.peerLabels.size > 1024) this.peerLabels.clear();
+      this.peerLabels.set(peer, l);
+    }
+    return l;
+  }
+
+  /** destination_service{,_name,_namespace} from a cluster name or host; cached. */
+  service(cluster: string, host: string, peer: WorkloadInfo): string {
+    const key = `${cluster} ${host}`;
+    let l = this.serviceLabels.get(key);
+    if (l === undefined) {
+      const fqdn = serviceHostOf(cluster) ?? (this.hostHeaderFallback && host ? host : undefined);
+      const m = fqdn ? /^([^.]+)\.([^.]+)\.svc(\.|$)/.exec(fqdn) : null;
+      const dest = this.reporter === 'destination' ? this.self : peer;
+      const name = m ? m[1] : (fqdn ?? 'unknown');
+      const ns = m ? m[2] : dest.namespace;
+      l = `destination_service="${escapeLabel(fqdn ?? 'unknown')}",destination_service_name="${escapeLabel(name)}",destination_service_namespace="${escapeLabel(ns)}"`;
+      // Host values come from requests: cap what they can add.
+      if (this.serviceLabels.size > 4096) this.serviceLabels.clear();
+      this.serviceLabels.set(key, l);
+    }
+    return l;
+  }
+}
+
+/** `outbound|9080|v1|reviews.default.svc.cluster.local` -> the service host; undefined for other names. */
+export function serviceHostOf(cluster: string): string | undefined {
+  if (!cluster.startsWith('outbound|') && !cluster.startsWith('inbound|')) return undefined;
+  const host = cluster.slice(cluster.lastIndexOf('|') + 1);
+  return host || undefined;
+}
+
+const stripPort = (h: string): string => {
+  const c = h.lastIndexOf(':');
+  return c > 0 && !h.endsWith(']') && h.indexOf(':') === c ? h.slice(0, c) : h;
+};
+
+/** Principals and security policy of the downstream connection (destination reporter only). */
+function securityLabels(reporter: 'source' | 'destination', socket: Socket | null | undefined): string {
+  if (reporter === 'source') return 'source_principal="unknown",destination_principal="unknown"';
+  const tls = tlsConnectionInfo(socket);
+  const peer = tls?.uriSanPeerCertificate[0] ?? 'unknown';
+  const local = tls?.uriSanLocalCertificate[0] ?? 'unknown';
+  return `source_principal="${escapeLabel(peer)}",destination_principal="${escapeLabel(local)}"`;
+}
+
+function securityPolicy(reporter: 'source' | 'destination', socket: Socket | null | undefined): string {
+  if (reporter === 'source') return 'unknown';
+  const tls = tlsConnectionInfo(socket);
+  return tls?.peerCertificatePresented ? 'mutual_tls' : 'none';
+}
+
+/** Per stream: the peer as learned from the exchange headers, and the gRPC status if any. */
+export class IstioStatsFilter implements HttpFilter {
+  private readonly settings: IstioStatsSettings;
+  private peer: WorkloadInfo = UNKNOWN_WORKLOAD;
+  private grpcStatus = '';
+
+  constructor(settings: IstioStatsSettings) {
+    this.settings = settings;
+  }
+
+  decodeHeaders(s: HttpStream): FilterStatus {
+    const h = s.req.headers;
+    const st = this.settings;
+    if (st.reporter === 'destination') {
+      this.peer = peerFromHeader(h[PEER_METADATA_HEADER]);
+      delete h[PEER_METADATA_HEADER];
+      delete h[PEER_METADATA_ID_HEADER];
+      s.res.setHeader(PEER_METADATA_ID_HEADER, st.nodeId);
+      s.res.setHeader(PEER_METADATA_HEADER, st.selfHeader);
+    } else {
+      h[PEER_METADATA_ID_HEADER] = st.nodeId;
+      h[PEER_METADATA_HEADER] = st.selfHeader;
+    }
+    return 'continue';
+  }
+
+  encodeHeaders(_s: HttpStream, _status: number, headers: OutgoingHttpHeaders): void {
+    if (this.settings.reporter === 'source') {
+      this.peer = peerFromHeader(headers[PEER_METADATA_HEADER] as string | undefined);
+      delete headers[PEER_METADATA_HEADER];
+      delete headers[PEER_METADATA_ID_HEADER];
+    }
+    const g = headers['grpc-status'];
+    if (g !== undefined) this.grpcStatus = String(g);
+  }
+
+  onStreamComplete(s: HttpStream): void {
+    const st = this.settings;
+    const req = s.req;
+    const res = s.res;
+    const status = res.headersSent ? res.statusCode : 0;
+    const ct = req.headers['content-type'];
+    const grpc = typeof ct === 'string' && ct.startsWith('application/grpc');
+    let grpcStatus = this.grpcStatus;
+    if (grpc && grpcStatus === '') {
+      const g = res.getHeader('grpc-status');
+      grpcStatus = g === undefined ? '' : String(g);
+    }
+    const host = st.reporter === 'destination' || !s.upstreamCluster ? stripPort(s.host) : '';
+    const labels = `${st.workloads(this.peer)},${securityLabels(st.reporter, req.socket)},${st.service(s.upstreamCluster, host, this.peer)},request_protocol="${grpc ? 'grpc' : 'http'}",response_code="${status}",grpc_response_status="${grpcStatus}",response_flags="${s.responseFlags || '-'}",connection_security_policy="${securityPolicy(st.reporter, req.socket)}"`;
+    let reqBytes = s.bytesReceived + (req.method?.length ?? 0) + (req.url?.length ?? 0) + 12;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i++) reqBytes += raw[i].length + 2;
+    const respHeader = (res as unknown as { _header?: string | null })._header;
+    st.metrics.recordRequest(labels, performance.now() - s.startTime, reqBytes, s.bytesSent + (respHeader ? respHeader.length : 0));
+  }
+}
+
+/**
+ * The network form (before tcp_proxy): counts connections opened and closed
+ * and bytes both ways under the TCP label set (request_protocol "tcp").
+ */
+export class IstioTcpStatsFilter implements NetworkFilterFactory {
+  private readonly settings: IstioStatsSettings;
+  private next: NetworkFilterFactory | undefined;
+
+  constructor(settings: IstioStatsSettings) {
+    this.settings = settings;
+  }
+
+  setNext(next: NetworkFilterFactory): void {
+    this.next = next;
+  }
+
+  get rdsNames(): readonly string[] {
+    return this.next?.rdsNames ?? [];
+  }
+
+  get activeConnections(): number {
+    return this.next?.activeConnections ?? 0;
+  }
+
+  drain(): void {
+    this.next?.drain();
+  }
+
+  close(): void {
+    this.next?.close();
+  }
+
+  onConnection(socket: Socket): void {
+    const next = this.next;
+    if (!next) {
+      socket.destroy();
+      return;
+    }
+    next.onConnection(socket);
+    if (socket.destroyed) return;
+    const st = this.settings;
+    const cluster = upstreamClusterOf.get(socket) ?? '';
+    const labels = `${st.workloads(UNKNOWN_WORKLOAD)},${securityLabels(st.reporter, socket)},${st.service(cluster, '', UNKNOWN_WORKLOAD)},request_protocol="tcp",response_flags="-",connection_security_policy="${securityPolicy(st.reporter, socket)}"`;
+    st.metrics.tcpOpened(labels, socket);
+    socket.once('close', () => st.metrics.tcpClosed(labels, socket));
+  }
+}
+
+export const istioStatsHttpExtension: HttpFilterExtension = {
+  typeUrl: STATS_PLUGIN_CONFIG_TYPE_URL,
+  category: 'http',
+  create(config: D, ctx, _path, name): HttpFilterFactory {
+    const settings = new IstioStatsSettings(config ?? {}, ctx);
+    return { name: name || 'istio.stats', terminal: false, create: () => new IstioStatsFilter(settings) };
+  },
+};
+
+export const istioStatsNetworkExtension: NetworkFilterExtension = {
+  typeUrl: STATS_PLUGIN_CONFIG_TYPE_URL,
+  category: 'network',
+  create(config: D, ctx) {
+    return new IstioTcpStatsFilter(new IstioStatsSettings(config ?? {}, ctx));
+  },
+};

@@ -1,0 +1,112 @@
+// A declared topology for `mesh up` (mesh.yaml): services with versions,
+// replicas, commands, ports, service accounts and environment, an optional
+// ingress gateway, config files to apply, and optionally an existing
+// control plane to join.
+//
+//   namespace: default                 # default for every service
+//   controlPlane: http://127.0.0.1:15080   # omit to start one
+//   gateway: { name: istio-ingressgateway, namespace: istio-system }   # or true / false
+//   apply: [rules.yaml]                # applied after the ServiceEntries (paths relative to this file)
+//   services:
+//     - name: reviews
+//       port: 9080
+//       serviceAccount: bookinfo-reviews
+//       command: [node, samples/bookinfo/reviews.ts]
+//       env: { KEY: value }
+//       versions: [{ version: v1, replicas: 1, env: {...} }]
+
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse } from 'yaml';
+
+export interface TopologyVersion {
+  readonly version: string;
+  readonly replicas: number;
+  readonly env: Readonly<Record<string, string>>;
+  readonly command?: readonly string[];
+}
+
+export interface TopologyService {
+  readonly name: string;
+  readonly namespace: string;
+  readonly port: number;
+  readonly serviceAccount: string;
+  readonly command: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly versions: readonly TopologyVersion[];
+}
+
+export interface Topology {
+  readonly file: string;
+  /** Directory commands run in (the file's directory unless `workingDir` says otherwise). */
+  readonly workingDir: string;
+  readonly controlPlane?: string;
+  readonly gateway?: { readonly name: string; readonly namespace: string };
+  readonly apply: readonly string[];
+  readonly services: readonly TopologyService[];
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function envOf(value: unknown, where: string): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${where}: a map of strings is expected`);
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
+}
+
+function commandOf(value: unknown, where: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return value.split(/\s+/).filter(Boolean);
+  if (Array.isArray(value) && value.length > 0) return value.map(String);
+  throw new Error(`${where}: a list of strings (or one string) is expected`);
+}
+
+/** Reads and checks a topology file; errors name the file and field. */
+export function loadTopology(file: string): Topology {
+  const path = resolve(file);
+  const doc = parse(readFileSync(path, 'utf8')) as Record<string, unknown> | null;
+  const where = (field: string): string => `${file}: ${field}`;
+  if (!doc || typeof doc !== 'object') throw new Error(where('not a YAML map'));
+  const namespace = typeof doc.namespace === 'string' ? doc.namespace : 'default';
+  if (!Array.isArray(doc.services) || doc.services.length === 0) throw new Error(where('services: at least one service is required'));
+  const services = doc.services.map((raw: unknown, i: number): TopologyService => {
+    const s = (raw ?? {}) as Record<string, unknown>;
+    const at = (f: string): string => where(`services[${i}].${f}`);
+    if (typeof s.name !== 'string' || !NAME.test(s.name)) throw new Error(at('name: a DNS label is required'));
+    const port = s.port === undefined ? 9080 : Number(s.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(at(`port: ${String(s.port)} is not a port number`));
+    const command = commandOf(s.command, at('command'));
+    const versionsRaw = Array.isArray(s.versions) && s.versions.length > 0 ? s.versions : [{ version: 'v1' }];
+    const versions = versionsRaw.map((v: unknown, j: number): TopologyVersion => {
+      const r = (typeof v === 'string' ? { version: v } : (v ?? {})) as Record<string, unknown>;
+      const replicas = r.replicas === undefined ? 1 : Number(r.replicas);
+      if (!Number.isInteger(replicas) || replicas < 0) throw new Error(at(`versions[${j}].replicas: ${String(r.replicas)} is not a non-negative integer`));
+      const vc = commandOf(r.command, at(`versions[${j}].command`));
+      return { version: typeof r.version === 'string' ? r.version : 'v1', replicas, env: envOf(r.env, at(`versions[${j}].env`)), ...(vc ? { command: vc } : {}) };
+    });
+    if (!command && versions.some((v) => !v.command)) throw new Error(at('command: required (or a command per version)'));
+    return {
+      name: s.name,
+      namespace: typeof s.namespace === 'string' ? s.namespace : namespace,
+      port,
+      serviceAccount: typeof s.serviceAccount === 'string' ? s.serviceAccount : s.name,
+      command: command ?? [],
+      env: envOf(s.env, at('env')),
+      versions,
+    };
+  });
+  let gateway: Topology['gateway'];
+  if (doc.gateway === true || (doc.gateway && typeof doc.gateway === 'object')) {
+    const g = (doc.gateway === true ? {} : doc.gateway) as Record<string, unknown>;
+    gateway = { name: typeof g.name === 'string' ? g.name : 'istio-ingressgateway', namespace: typeof g.namespace === 'string' ? g.namespace : 'istio-system' };
+  }
+  const dir = dirname(path);
+  return {
+    file: path,
+    workingDir: typeof doc.workingDir === 'string' ? resolve(dir, doc.workingDir) : dir,
+    ...(typeof doc.controlPlane === 'string' ? { controlPlane: doc.controlPlane } : {}),
+    ...(gateway ? { gateway } : {}),
+    apply: (Array.isArray(doc.apply) ? doc.apply : []).map((f: unknown) => resolve(dir, String(f))),
+    services,
+  };
+}
