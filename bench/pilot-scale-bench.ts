@@ -44,6 +44,7 @@ const { values } = parseArgs({
     'timeout-s': { type: 'string', default: '900' },
     'cpu-prof': { type: 'boolean', default: false },
     'client-cpu-prof': { type: 'boolean', default: false },
+    'cp-semi-space-mb': { type: 'string', default: '0' },
     'cp-log-level': { type: 'string', default: 'info' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -62,6 +63,7 @@ if (values.help) {
   --timeout-s N           give up after N seconds (default 900)
   --cpu-prof              run the control plane with --cpu-prof (profile in the working directory)
   --client-cpu-prof       run the client process with --cpu-prof (profile in the working directory)
+  --cp-semi-space-mb N    run the control plane with --max-semi-space-size=N (default 0: V8's default)
   --cp-log-level L        MESH_LOG_LEVEL of the control plane (default info)`);
   process.exit(0);
 }
@@ -173,7 +175,8 @@ interface ControlPlaneChild {
 }
 
 async function startControlPlane(dataDir: string): Promise<ControlPlaneChild> {
-  const execArgv = ['--disable-warning=ExperimentalWarning', ...(values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', process.cwd()] : [])];
+  const semiSpace = Number(values['cp-semi-space-mb']);
+  const execArgv = ['--disable-warning=ExperimentalWarning', ...(semiSpace > 0 ? [`--max-semi-space-size=${semiSpace}`] : []), ...(values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', process.cwd()] : [])];
   const child = fork(new URL('./pilot-scale/control-plane.ts', import.meta.url).pathname, [dataDir], {
     execArgv,
     env: { ...process.env, MESH_LOG_LEVEL: values['cp-log-level'] },

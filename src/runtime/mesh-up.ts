@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { ControlPlaneClient, serviceEntryFor } from './sidecar/control-plane-client.ts';
-import { freePort } from './sidecar/local-addresses.ts';
+import { preferredPort } from './sidecar/local-addresses.ts';
 import type { Topology } from './topology.ts';
 
 const MESH_BIN = fileURLToPath(new URL('../../bin/mesh.js', import.meta.url));
@@ -71,7 +71,8 @@ export class MeshUp {
       this.controlPlane = topology.controlPlane;
     } else {
       const dataDir = join(runDir, 'data');
-      const apiPort = await freePort();
+      // The usual API port when it is free, so `mesh apply` needs no --server.
+      const apiPort = await preferredPort(15080);
       const cp = this.spawnChild('control-plane', ['control-plane', '--data-dir', dataDir, '--api-port', String(apiPort), '--monitoring-port', '0', '--galley-port', '0', '--xds-port', '0', '--mixer-port', '0', '--ca-port', '0'], (entry) => entry.msg === 'control plane ready');
       this.controlPlaneChild = cp;
       cpReady = cp.ready;

@@ -61,11 +61,18 @@ control plane. Every service gets a ServiceEntry NAME.NS.svc.cluster.local.`,
       return ExitCode.FAILURE;
     }
     const seconds = ((Date.now() - up.startedAt) / 1000).toFixed(1);
-    const gw = topology.gateway ? `\n  through the ingress gateway (after applying a Gateway on port 8080):\n    npx mesh apply --server ${up.controlPlane} -f ../shared/istio-samples/bookinfo/networking/bookinfo-gateway.yaml\n    http://127.0.0.1:8080/productpage` : '';
+    // `--server` is only needed when the control plane could not take the usual API port.
+    const server = up.controlPlane === 'http://127.0.0.1:15080' ? '' : ` --server ${up.controlPlane}`;
+    const hasGatewayConfig = topology.apply.some((f) => /gateway/i.test(f));
+    const gw = !topology.gateway
+      ? ''
+      : hasGatewayConfig
+        ? `\n  product page, through the ingress gateway:\n    http://127.0.0.1:8080/productpage`
+        : `\n  through the ingress gateway, once a Gateway on port 8080 is applied:\n    npx mesh apply${server} -f ../shared/istio-samples/bookinfo/networking/bookinfo-gateway.yaml\n    http://127.0.0.1:8080/productpage`;
     io.out(`\nmesh up: ${topology.services.length} services ready in ${seconds} s (control plane ${up.controlPlane}, logs in ${runDir}/logs)${gw}
   Istio's sample rules apply as they are, for example:
-    npx mesh apply --server ${up.controlPlane} -f ../shared/istio-samples/bookinfo/networking/destination-rule-all.yaml
-    npx mesh apply --server ${up.controlPlane} -f ../shared/istio-samples/bookinfo/networking/virtual-service-all-v1.yaml
+    npx mesh apply${server} -f ../shared/istio-samples/bookinfo/networking/destination-rule-all.yaml
+    npx mesh apply${server} -f ../shared/istio-samples/bookinfo/networking/virtual-service-all-v1.yaml
   Ctrl-C or \`mesh down\` stops everything.\n`);
     const reason = await Promise.race([stop, up.firstExit()]);
     io.err(`mesh up: ${reason}; stopping\n`);

@@ -24,6 +24,15 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/** `preferred` when it is free on `host` (so users reach the usual port), else a free one. */
+export function preferredPort(preferred: number, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(freePort(host)));
+    server.listen(preferred, host, () => server.close(() => resolve(preferred)));
+  });
+}
+
 /** Checks that `ip` can be bound (some systems route only 127.0.0.1). */
 export function canBind(ip: string): Promise<boolean> {
   return new Promise((resolve) => {
