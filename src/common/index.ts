@@ -8,3 +8,5 @@ export type { EnvKnob, EnvKnobName } from './env.ts';
 export { deepFreeze } from './deep-freeze.ts';
 export { spiffeId, parseSpiffeId } from './spiffe.ts';
 export type { WorkloadIdentity } from './spiffe.ts';
+export { systemClock, backgroundClock } from './clock.ts';
+export type { Clock } from './clock.ts';

@@ -3,7 +3,8 @@
 // a debounced sequence of them for in-process subscribers (Pilot, Mixer,
 // Citadel) and for the gRPC distribution server.
 
-import { deepFreeze } from '../common/index.ts';
+import { deepFreeze, systemClock } from '../common/index.ts';
+import type { Clock } from '../common/index.ts';
 import type { ConfigObject, KindRegistry } from '../api/index.ts';
 import { groupOf, istioTypeUrl } from '../api/index.ts';
 import type { ConfigStore, WatchEvent } from './config-store.ts';
@@ -96,18 +97,9 @@ function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Timers, injectable so tests control time. */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+/** Timers, injectable so tests control time (src/common/clock.ts). */
+export type { Clock };
+export { systemClock };
 
 /** The part of a logger Galley uses; a pino Logger (src/common createLogger) fits. The default is silent. */
 export interface GalleyLogger {

@@ -10,50 +10,12 @@ import { Citadel } from '../../src/citadel/index.ts';
 import type { CitadelOptions } from '../../src/citadel/index.ts';
 import { loadCaService } from '../../src/xds/index.ts';
 import type { IstioCertificateResponse } from '../../src/xds/index.ts';
+import { FakeClock as SharedFakeClock } from '../helpers/fake-clock.ts';
 
-/** Timers fire only when a test advances time; starts at the real time so certificates look current to TLS. */
-export class FakeClock {
-  private time: number;
-  private nextId = 1;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-
+/** The shared fake clock, starting at the real time so certificates look current to TLS. */
+export class FakeClock extends SharedFakeClock {
   constructor(start = Date.now()) {
-    this.time = start;
-  }
-
-  now(): number {
-    return this.time;
-  }
-
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.time + ms, fn });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-
-  /** The due time of the earliest pending timer. */
-  nextAt(): number | undefined {
-    let at: number | undefined;
-    for (const t of this.timers.values()) if (at === undefined || t.at < at) at = t.at;
-    return at;
-  }
-
-  /** Moves time forward, firing due timers in order. */
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.timers) if (entry[1].at <= end && (!next || entry[1].at < next[1].at)) next = entry;
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.time = next[1].at;
-      next[1].fn();
-    }
-    this.time = end;
+    super(start);
   }
 }
 

@@ -7,39 +7,8 @@ import { MemoryStore } from '../../src/galley/memory-store.ts';
 import type { Clock } from '../../src/galley/snapshot.ts';
 import { ConfigSnapshot, SnapshotDistributor, noopLog } from '../../src/galley/snapshot.ts';
 import { GADGET, WIDGET, gadget, testRegistry, widget } from './fixtures/distribution-kinds.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
 
-/** Timers that fire only when the test advances time. */
-class FakeClock implements Clock {
-  private time = 0;
-  private nextId = 1;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.time;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.time + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  pending(): number {
-    return this.timers.size;
-  }
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.timers) if (entry[1].at <= end && (!next || entry[1].at < next[1].at)) next = entry;
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.time = next[1].at;
-      next[1].fn();
-    }
-    this.time = end;
-  }
-}
 
 async function setup(options: { debounceMs?: number; maxDelayMs?: number } = {}) {
   const store = new MemoryStore();

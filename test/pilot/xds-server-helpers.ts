@@ -9,6 +9,8 @@ import { ADS_PROTO_FILES, ADS_SERVICE, TypeUrl, loadXdsProtos, unpackMessage } f
 import type { GenerateRequest, ProxyNode, XdsGenerator, XdsResource } from '../../src/pilot/model/index.ts';
 import type { Clock, PilotXdsServerOptions } from '../../src/pilot/xds-server/index.ts';
 import { PilotXdsServer } from '../../src/pilot/xds-server/index.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
+export { FakeClock };
 
 /** Values that arrive over time, taken in order; a take that waits too long fails the test. */
 export class Queue<T> {
@@ -39,39 +41,6 @@ export class Queue<T> {
   }
 }
 
-/** Timers that run only when the test advances time. */
-export class FakeClock implements Clock {
-  private time = 1_000_000;
-  private nextId = 1;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.time;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.time + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  get pending(): number {
-    return this.timers.size;
-  }
-  /** Moves time forward, running due timers in order (including ones they set). */
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      let due: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.timers) if (entry[1].at <= end && (!due || entry[1].at < due[1].at)) due = entry;
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.time = Math.max(this.time, due[1].at);
-      due[1].fn();
-    }
-    this.time = end;
-  }
-}
 
 /** A push context holding, per type URL, the resources every proxy gets. */
 export interface TestPush {
@@ -185,7 +154,7 @@ export interface Started {
 }
 
 export async function startPilot(options: Partial<PilotXdsServerOptions<TestPush>> = {}): Promise<Started> {
-  const clock = new FakeClock();
+  const clock = new FakeClock(1_000_000);
   const calls: GeneratorCall[] = [];
   const metrics = new Registry();
   const xds = new PilotXdsServer<TestPush>({ generators: testGenerators(calls), initialPush: basePush(), clock, metrics, ...options });

@@ -140,7 +140,7 @@ test('a steady stream of requests is pushed when the first is maxDebounceMs old'
   assert.equal(pilot.xds.stats().pushes, 0);
   pilot.clock.advance(1);
   assert.equal(pilot.xds.stats().pushes, 1);
-  assert.equal(pilot.clock.pending, 0);
+  assert.equal(pilot.clock.pending(), 0);
 });
 
 test('the per-proxy queue merges pushes that arrive while a proxy is busy', async () => {
