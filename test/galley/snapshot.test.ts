@@ -4,7 +4,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStore } from '../../src/galley/memory-store.ts';
-import type { Clock } from '../../src/galley/snapshot.ts';
 import { ConfigSnapshot, SnapshotDistributor, noopLog } from '../../src/galley/snapshot.ts';
 import { GADGET, WIDGET, gadget, testRegistry, widget } from './fixtures/distribution-kinds.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';

@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse } from '../../src/xds/index.ts';
 import { ADS_PROTO_FILES, ADS_SERVICE, TypeUrl, loadXdsProtos, unpackMessage } from '../../src/xds/index.ts';
 import type { GenerateRequest, ProxyNode, XdsGenerator, XdsResource } from '../../src/pilot/model/index.ts';
-import type { Clock, PilotXdsServerOptions } from '../../src/pilot/xds-server/index.ts';
+import type { PilotXdsServerOptions } from '../../src/pilot/xds-server/index.ts';
 import { PilotXdsServer } from '../../src/pilot/xds-server/index.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 export { FakeClock };
