@@ -95,18 +95,34 @@ function nameOf(bytes: Uint8Array): string {
     if ((b & 0x80) === 0) break;
   }
   i += 1;
-  return Buffer.from(bytes.buffer, bytes.byteOffset + i, Math.min(len, bytes.length - i)).toString('utf8');
+  return intern(Buffer.from(bytes.buffer, bytes.byteOffset + i, Math.min(len, bytes.length - i)).toString('utf8'));
 }
 
-const clusterIsEds = new Map<string, boolean>();
+// One string per resource name for all the simulated sidecars (2000 of them
+// each holding ~3000 names): the client process's heap, and so its GC, which
+// competes with the control plane for the same CPUs, stays small.
+const internedNames = new Map<string, string>();
+function intern(name: string): string {
+  const known = internedNames.get(name);
+  if (known !== undefined) return known;
+  internedNames.set(name, name);
+  return name;
+}
+
+/** name -> byte length -> EDS or not (nested maps: no key string per cluster and response). */
+const clusterIsEds = new Map<string, Map<number, boolean>>();
 function isEdsCluster(name: string, bytes: Uint8Array): boolean {
-  const key = `${name}\n${bytes.length}`;
-  let eds = clusterIsEds.get(key);
+  let byLength = clusterIsEds.get(name);
+  if (!byLength) {
+    byLength = new Map();
+    clusterIsEds.set(name, byLength);
+  }
+  let eds = byLength.get(bytes.length);
   if (eds === undefined) {
     const c = ClusterType.decode(bytes) as unknown as { type?: number; eds_cluster_config?: unknown };
     // Cluster.DiscoveryType EDS = 3
     eds = c.type === 3;
-    clusterIsEds.set(key, eds);
+    byLength.set(bytes.length, eds);
   }
   return eds;
 }
@@ -302,12 +318,13 @@ class Sidecar {
     const follow: DeltaDiscoveryRequest[] = [];
     if (typeUrl === TypeUrl.Cluster || typeUrl === TypeUrl.Listener) {
       for (const r of res.resources) {
-        names.push(r.name);
+        const name = intern(r.name);
+        names.push(name);
         const bytes = r.resource?.value;
         if (!bytes) continue;
         this.bytes += bytes.length;
-        if (typeUrl === TypeUrl.Cluster) this.deltaClusters.set(r.name, isEdsCluster(r.name, bytes));
-        else this.deltaListeners.set(r.name, routesOf(r.name, bytes));
+        if (typeUrl === TypeUrl.Cluster) this.deltaClusters.set(name, isEdsCluster(name, bytes));
+        else this.deltaListeners.set(name, routesOf(name, bytes));
       }
       for (const n of res.removed_resources ?? []) {
         this.deltaClusters.delete(n);
@@ -334,9 +351,10 @@ class Sidecar {
     } else {
       const got = this.received.get(typeUrl);
       for (const r of res.resources) {
-        names.push(r.name);
+        const name = intern(r.name);
+        names.push(name);
         this.bytes += r.resource?.value?.length ?? 0;
-        got?.add(r.name);
+        got?.add(name);
       }
     }
     for (const req of follow) call.write(req);

@@ -43,6 +43,7 @@ const EMPTY: ReadonlySet<string> = new Set();
 
 export class SharedState {
   readonly #nameSets = new WeakInterner<ReadonlySet<string>>();
+  readonly #lists = new WeakMap<ReadonlySet<string>, readonly string[]>();
   readonly #hostIndexes = new WeakMap<ReadonlySet<string>, ReadonlyMap<string, readonly string[]>>();
   readonly #snapshots = new WeakInterner<Snapshot>();
   /** Keeps a snapshot alive (and so interned) as long as a watch holds its map. */
@@ -61,7 +62,39 @@ export class SharedState {
     if (known) return known;
     const set: ReadonlySet<string> = new Set(list);
     this.#nameSets.set(key, set);
+    if (set.size === list.length) this.#lists.set(set, list);
     return set;
+  }
+
+  /**
+   * Whether a request's names (ignoring `*`) are exactly `names`. Most SotW
+   * requests are ACKs that repeat the subscription (~1000 EDS names at 1000
+   * services), in the order it was made: compared in order first, which
+   * needs no hashing of the freshly decoded strings (Set.has did, and was
+   * most of the cost of an ACK).
+   */
+  sameNames(names: ReadonlySet<string>, requested: readonly string[]): boolean {
+    const list = this.#lists.get(names);
+    if (list) {
+      let i = 0;
+      let inOrder = true;
+      for (const r of requested) {
+        if (r === '*') continue;
+        if (i >= list.length || list[i] !== r) {
+          inOrder = false;
+          break;
+        }
+        i += 1;
+      }
+      if (inOrder) return i === list.length;
+    }
+    const asked = new Set<string>();
+    for (const r of requested) {
+      if (r === '*') continue;
+      if (!names.has(r)) return false;
+      asked.add(r);
+    }
+    return asked.size === names.size;
   }
 
   /** Names of a shared set by the host of their cluster name ('' for other names), for the EDS fast path; built once per set. */

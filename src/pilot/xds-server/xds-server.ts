@@ -431,7 +431,7 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
       }
       this.recordAnswer(conn, watch, nonce, req.version_info, req.error_detail);
       // An ACK repeats the subscription: checked without allocating (it is most requests).
-      if (watch.wildcard === wildcard && sameNames(watch.names, requested)) return;
+      if (watch.wildcard === wildcard && this.shared.sameNames(watch.names, requested)) return;
       const names = requested.filter((n) => n !== '*');
       const grew = (wildcard && !watch.wildcard) || names.some((n) => !watch!.names.has(n));
       this.resubscribe(watch, wildcard, names);
@@ -516,8 +516,8 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
       names = undefined;
     } else if (!full && mode.changedHosts) {
       // The endpoint fast path: the names of the changed hosts (plus any that
-      // are not cluster names), from an index kept per watch rather than a
-      // scan of every subscribed name of every proxy.
+      // are not cluster names), from an index kept per (shared) name set
+      // rather than a scan of every subscribed name of every proxy.
       const index = this.shared.namesByHost(watch.names, internedClusterHost);
       names = [...(index.get('') ?? [])];
       for (const host of mode.changedHosts) {
@@ -660,16 +660,6 @@ function diffHeld(before: ReadonlyMap<string, HeldEntry>, after: ReadonlyMap<str
   return { changed, removed };
 }
 
-/** Whether a request's resource names (with any `*`) are exactly `names`. */
-function sameNames(names: ReadonlySet<string>, requested: readonly string[]): boolean {
-  let n = 0;
-  for (const r of requested) {
-    if (r === '*') continue;
-    if (!names.has(r)) return false;
-    n += 1;
-  }
-  return n === names.size;
-}
 
 function drained(conn: Connection): Promise<void> {
   const call = conn.call;
