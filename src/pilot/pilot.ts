@@ -35,6 +35,8 @@ export interface PilotOptions {
   readonly maxDebounceMs?: number;
   /** Who may register live workloads (default: anyone; the control plane passes a SpiffeRegistrationAuthorizer). */
   readonly registrationAuthorizer?: RegistrationAuthorizer;
+  /** Mixer's gRPC address (host:port): with Mixer config, sidecars get check/quota/report filters calling it. */
+  readonly mixerAddress?: string;
 }
 
 export class Pilot {
@@ -120,6 +122,7 @@ export class Pilot {
       endpoints: (hostname) => this.registry.endpoints(hostname),
       mesh: this.options.meshConfig,
       version: `${snapshot.version}.${this.version}`,
+      ...(this.options.mixerAddress ? { mixerAddress: this.options.mixerAddress } : {}),
     });
   }
 

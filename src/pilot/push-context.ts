@@ -26,6 +26,8 @@ export interface PushContextOptions {
   readonly version: string;
   /** DNS suffix of Kubernetes-style hosts; default `cluster.local`. */
   readonly domainSuffix?: string;
+  /** Mixer's gRPC address (host:port) for the sidecars' policy/telemetry filters; none: no Mixer filters. */
+  readonly mixerAddress?: string;
 }
 
 /** A VirtualService with its hosts, gateways and destination hosts resolved to FQDNs / `ns/name`. */
@@ -72,6 +74,8 @@ export class PushContext implements PushContextLike {
   readonly mesh: MeshConfig;
   readonly domainSuffix: string;
   readonly snapshot: ConfigSnapshot;
+  /** Mixer's gRPC address (host:port), when the control plane hosts one. */
+  readonly mixerAddress: string | undefined;
   /** All services sorted by hostname. */
   readonly services: readonly Service[];
   readonly virtualServices: readonly ResolvedVirtualService[];
@@ -90,6 +94,7 @@ export class PushContext implements PushContextLike {
     this.mesh = options.mesh;
     this.domainSuffix = options.domainSuffix ?? 'cluster.local';
     this.snapshot = options.snapshot;
+    this.mixerAddress = options.mixerAddress;
     this.services = [...options.services].sort((a, b) => compare(a.hostname, b.hostname));
     this.#byHost = new Map(this.services.map((s) => [s.hostname, s]));
     this.#endpoints = options.endpoints;

@@ -18,6 +18,9 @@ import { rbacExtension } from './filters/http/rbac/rbac.ts';
 import { jwtAuthnExtension } from './filters/http/jwt-authn/jwt-authn.ts';
 import { extAuthzExtension } from './filters/http/ext-authz/ext-authz.ts';
 import { networkRbacExtension } from './filters/network/rbac/rbac.ts';
+import { rateLimitExtension } from './filters/http/ratelimit/ratelimit.ts';
+import { mixerAttributesExtension } from './filters/http/mixer-attributes/mixer-attributes.ts';
+import { httpGrpcAccessLogExtension } from './access-loggers/grpc-als/grpc-als.ts';
 
 export function defaultExtensions(): ExtensionRegistry {
   return new ExtensionRegistry()
@@ -40,5 +43,8 @@ export function defaultExtensions(): ExtensionRegistry {
     .register(rbacExtension)
     .register(jwtAuthnExtension)
     .register(extAuthzExtension)
-    .register(networkRbacExtension);
+    .register(networkRbacExtension)
+    .register(rateLimitExtension)
+    .register(mixerAttributesExtension)
+    .register(httpGrpcAccessLogExtension);
 }

@@ -115,18 +115,7 @@ export class ControlPlane {
       closers.push(() => new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())));
       ready.add('galley');
 
-      // Live registrations (src/runtime/registration-server.ts) must come from the workload's own identity.
-      const registrationAuthorizer = new SpiffeRegistrationAuthorizer(meshConfig.trustDomain, meshConfig.trustDomainAliases);
-      const pilot = new Pilot({ snapshots: distributor, meshConfig, log: log.child({ scope: 'pilot' }), metrics, registrationAuthorizer });
-      await pilot.start();
-      closers.push(() => pilot.stop());
-      debugHandlers.push(pilot.debugHandler());
-      const xdsServer = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, 'grpc.keepalive_time_ms': 30_000 });
-      pilot.register(xdsServer);
-      const xdsPort = await bindGrpc(xdsServer, `${options.listenAddress}:${options.xdsPort}`);
-      closers.push(() => new Promise<void>((resolve) => xdsServer.tryShutdown(() => resolve())));
-      ready.add('pilot');
-
+      // Mixer first: Pilot points the sidecars' policy and telemetry filters at its address.
       const mixer = new Mixer({ snapshots: distributor, metrics, rootNamespace: meshConfig.rootNamespace, log: log.child({ scope: 'mixer' }) });
       await mixer.start();
       closers.push(() => mixer.stop());
@@ -135,6 +124,18 @@ export class ControlPlane {
       const mixerPort = await bindGrpc(mixerServer, `${options.listenAddress}:${options.mixerPort}`);
       closers.push(() => new Promise<void>((resolve) => mixerServer.tryShutdown(() => resolve())));
       ready.add('mixer');
+
+      // Live registrations (src/runtime/registration-server.ts) must come from the workload's own identity.
+      const registrationAuthorizer = new SpiffeRegistrationAuthorizer(meshConfig.trustDomain, meshConfig.trustDomainAliases);
+      const pilot = new Pilot({ snapshots: distributor, meshConfig, log: log.child({ scope: 'pilot' }), metrics, registrationAuthorizer, mixerAddress: `${connectAddress(options.listenAddress)}:${mixerPort}` });
+      await pilot.start();
+      closers.push(() => pilot.stop());
+      debugHandlers.push(pilot.debugHandler());
+      const xdsServer = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, 'grpc.keepalive_time_ms': 30_000 });
+      pilot.register(xdsServer);
+      const xdsPort = await bindGrpc(xdsServer, `${options.listenAddress}:${options.xdsPort}`);
+      closers.push(() => new Promise<void>((resolve) => xdsServer.tryShutdown(() => resolve())));
+      ready.add('pilot');
 
       // The CA port asks for a client certificate without requiring one: a
       // workload's first CSR carries a bootstrap token, renewals its current cert.
@@ -177,6 +178,13 @@ function registerGalleyMetrics(registry: Registry, distributor: SnapshotDistribu
     objects.reset();
     for (const type of snapshot.typeUrls()) objects.set({ type }, snapshot.objects(type).length);
   });
+}
+
+/** An address a sidecar can dial for a listen address (a wildcard listen is reached on loopback). */
+function connectAddress(listen: string): string {
+  if (listen === '0.0.0.0' || listen === '') return '127.0.0.1';
+  if (listen === '::' || listen === '[::]') return '::1';
+  return listen;
 }
 
 function bindGrpc(server: grpc.Server, address: string): Promise<number> {

@@ -4,6 +4,10 @@
 // ingress gateway, each with its own log file under the run directory and a
 // prefixed console view. A pid file lets `mesh down` stop it; SIGINT/SIGTERM
 // stop everything: sidecars first (each stops its app), the control plane last.
+// With capture (mesh.yaml `capture`, or --capture), every replica is a
+// `mesh run --capture` in its own network namespace, every service gets a VIP
+// in its ServiceEntry, and the gateway stays on the host (it reaches the
+// workloads over the mesh bridge); the bridge goes when the last workload has.
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -16,6 +20,10 @@ import { parseAllDocuments } from 'yaml';
 import { ControlPlaneClient, serviceEntryFor } from './sidecar/control-plane-client.ts';
 import { preferredPort } from './sidecar/local-addresses.ts';
 import type { Topology } from './topology.ts';
+import { BRIDGE_PREFIX, deleteBridge, runCommand } from '../agent/capture/index.ts';
+import type { CaptureDecision, CaptureSetting } from './capture/mode.ts';
+import { decideCapture } from './capture/mode.ts';
+import { assignVips } from './capture/vips.ts';
 
 const MESH_BIN = fileURLToPath(new URL('../../bin/mesh.js', import.meta.url));
 
@@ -27,6 +35,8 @@ export interface MeshUpOptions {
   readonly console?: (line: string) => void;
   /** Log level of the child processes (default info). */
   readonly logLevel?: string;
+  /** Overrides the topology's `capture` mode (mesh up --capture). */
+  readonly capture?: CaptureSetting;
 }
 
 export interface PidFile {
@@ -49,6 +59,8 @@ export class MeshUp {
   private stopping: Promise<void> | undefined;
   controlPlane = '';
   startedAt = 0;
+  /** The mode the runtime picked (set by start()). */
+  captureDecision: CaptureDecision | undefined;
 
   constructor(options: MeshUpOptions) {
     this.options = options;
@@ -62,6 +74,13 @@ export class MeshUp {
   async start(): Promise<void> {
     this.startedAt = Date.now();
     const { topology, runDir } = this.options;
+    const captureCfg = topology.capture ?? { mode: 'off' };
+    const decision = decideCapture(this.options.capture ?? captureCfg.mode);
+    this.captureDecision = decision;
+    this.options.console?.(`${'mesh-up'.padEnd(22)}| ${decision.reason}`);
+    const captureArgs = decision.capture
+      ? ['--capture', ...(captureCfg.bridge ? ['--capture-bridge', captureCfg.bridge] : []), ...(captureCfg.subnet ? ['--capture-subnet', captureCfg.subnet] : []), ...(captureCfg.egress ? ['--capture-egress'] : [])]
+      : [];
     mkdirSync(join(runDir, 'logs'), { recursive: true });
     this.writePidFile();
     // The sidecars start alongside the control plane (loading a process costs more than
@@ -87,7 +106,7 @@ export class MeshUp {
           const name = `${s.name}-${v.version}-${i}`;
           const command = (v.command ?? s.command).map((part, k) => (k === 0 && part === 'node' ? process.execPath : part));
           const envArgs = Object.entries({ ...s.env, ...v.env }).flatMap(([k, val]) => ['--env', `${k}=${val}`]);
-          const child = this.spawnChild(name, ['run', '--service', s.name, '--version', v.version, '--port', String(s.port), '--sa', s.serviceAccount, '-n', s.namespace, '--name', `${name}-${Math.random().toString(16).slice(2, 8)}`, '--control-plane', this.controlPlane, ...wait, ...envArgs, '--', ...command], sidecarReady);
+          const child = this.spawnChild(name, ['run', ...captureArgs, '--service', s.name, '--version', v.version, '--port', String(s.port), '--sa', s.serviceAccount, '-n', s.namespace, '--name', `${name}-${Math.random().toString(16).slice(2, 8)}`, '--control-plane', this.controlPlane, ...wait, ...envArgs, '--', ...command], sidecarReady);
           ready.push(child.ready);
         }
       }
@@ -99,7 +118,11 @@ export class MeshUp {
     this.writePidFile();
     await cpReady;
     const client = new ControlPlaneClient(this.controlPlane);
-    await client.apply(topology.services.map((s) => serviceEntryFor(s.name, s.namespace, s.port)));
+    const vips = decision.capture ? assignVips(hosts) : new Map<string, string>();
+    await client.apply(topology.services.map((s) => {
+      const vip = vips.get(`${s.name}.${s.namespace}.svc.cluster.local`);
+      return serviceEntryFor(s.name, s.namespace, s.port, 'cluster.local', vip ? [vip] : []);
+    }));
     for (const file of topology.apply) {
       const objects = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as unknown).filter((o) => o);
       await client.apply(objects);
@@ -131,9 +154,21 @@ export class MeshUp {
       };
       await Promise.all(this.children.map(kill));
       if (this.controlPlaneChild) await kill(this.controlPlaneChild);
+      if (this.captureDecision?.capture) await this.removeIdleBridge();
       rmSync(this.pidFile, { force: true });
     })();
     return this.stopping;
+  }
+
+  /** The mesh bridge, once no workload namespace is attached to it any more. */
+  private async removeIdleBridge(): Promise<void> {
+    const bridge = `${BRIDGE_PREFIX}${this.options.topology.capture?.bridge ?? '0'}`;
+    try {
+      const ports = await runCommand('ip', ['-o', 'link', 'show', 'master', bridge]);
+      if (ports.code === 0 && ports.stdout.trim() === '') await deleteBridge(bridge);
+    } catch (err) {
+      this.options.console?.(`${'mesh-up'.padEnd(22)}| cannot remove ${bridge}: ${(err as Error).message}`);
+    }
   }
 
   private writePidFile(): void {

@@ -2,7 +2,7 @@
 // what `mesh run`, `mesh gateway` and `mesh up` need to start a workload.
 //
 //   GET  /runtime/v1/info              xDS and CA addresses, trust domain, trust bundle
-//   GET  /runtime/v1/services          every service Pilot knows (hostname, namespace, ports)
+//   GET  /runtime/v1/services          every service Pilot knows (hostname, namespace, addresses, ports)
 //   POST /runtime/v1/bootstrap-token   {"namespace","serviceAccount"} -> {"token","spiffeId"}
 //
 // A bootstrap token lets its holder get a certificate for the identity, so
@@ -64,7 +64,7 @@ export function createRuntimeApiHandler(options: RuntimeApiOptions): (req: Incom
       return true;
     }
     if (path === '/runtime/v1/services' && req.method === 'GET') {
-      const services = options.pilot.registry.services().map((s) => ({ hostname: s.hostname, namespace: s.namespace, ports: s.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })) }));
+      const services = options.pilot.registry.services().map((s) => ({ hostname: s.hostname, namespace: s.namespace, addresses: s.addresses, ports: s.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })) }));
       send(res, 200, { services });
       return true;
     }

@@ -7,6 +7,7 @@
 //   controlPlane: http://127.0.0.1:15080   # omit to start one
 //   gateway: { name: istio-ingressgateway, namespace: istio-system }   # or true / false
 //   apply: [rules.yaml]                # applied after the ServiceEntries (paths relative to this file)
+//   capture: auto                      # true | false (default) | auto, or { mode, bridge, subnet, egress }
 //   services:
 //     - name: reviews
 //       port: 9080
@@ -18,6 +19,16 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { parseCaptureSetting } from './capture/mode.ts';
+import type { CaptureSetting } from './capture/mode.ts';
+
+export interface TopologyCapture {
+  readonly mode: CaptureSetting;
+  /** Bridge suffix (mesh-br<suffix>). */
+  readonly bridge?: string;
+  readonly subnet?: string;
+  readonly egress?: boolean;
+}
 
 export interface TopologyVersion {
   readonly version: string;
@@ -43,6 +54,8 @@ export interface Topology {
   readonly controlPlane?: string;
   readonly gateway?: { readonly name: string; readonly namespace: string };
   readonly apply: readonly string[];
+  /** Traffic capture (docs/capture.md); off unless asked for. */
+  readonly capture: TopologyCapture;
   readonly services: readonly TopologyService[];
 }
 
@@ -100,6 +113,19 @@ export function loadTopology(file: string): Topology {
     const g = (doc.gateway === true ? {} : doc.gateway) as Record<string, unknown>;
     gateway = { name: typeof g.name === 'string' ? g.name : 'istio-ingressgateway', namespace: typeof g.namespace === 'string' ? g.namespace : 'istio-system' };
   }
+  const rawCapture = doc.capture;
+  let capture: TopologyCapture;
+  if (rawCapture && typeof rawCapture === 'object' && !Array.isArray(rawCapture)) {
+    const c = rawCapture as Record<string, unknown>;
+    capture = {
+      mode: parseCaptureSetting(c.mode ?? 'auto', where('capture.mode')),
+      ...(typeof c.bridge === 'string' ? { bridge: c.bridge } : {}),
+      ...(typeof c.subnet === 'string' ? { subnet: c.subnet } : {}),
+      ...(c.egress === true ? { egress: true } : {}),
+    };
+  } else {
+    capture = { mode: parseCaptureSetting(rawCapture, where('capture')) };
+  }
   const dir = dirname(path);
   return {
     file: path,
@@ -107,6 +133,7 @@ export function loadTopology(file: string): Topology {
     ...(typeof doc.controlPlane === 'string' ? { controlPlane: doc.controlPlane } : {}),
     ...(gateway ? { gateway } : {}),
     apply: (Array.isArray(doc.apply) ? doc.apply : []).map((f: unknown) => resolve(dir, String(f))),
+    capture,
     services,
   };
 }

@@ -1,9 +1,12 @@
 // `mesh run --service NAME --port P -- CMD ARGS...`: one workload with its
-// sidecar (agent + proxy) on this host, without traffic capture.
+// sidecar (agent + proxy) on this host, without traffic capture, or with it
+// (--capture: its own network namespace, iptables, DNS proxy; docs/capture.md).
 
 import { randomBytes } from 'node:crypto';
 import { createLogger, env } from '../../common/index.ts';
 import { runSidecar } from '../../runtime/sidecar/index.ts';
+import { decideCapture, parseCaptureSetting } from '../../runtime/capture/mode.ts';
+import { runCapturedSidecar } from '../../runtime/capture/captured-run.ts';
 import type { Command, FlagValues } from '../command.ts';
 import { str, strings } from '../command.ts';
 import { CliError, ExitCode } from '../exit-codes.ts';
@@ -29,7 +32,7 @@ function keyValues(items: readonly string[], flag: string): Record<string, strin
 export const runCommand: Command = {
   name: 'run',
   summary: 'Run a workload with its sidecar (agent + proxy) on this host',
-  help: `Usage: mesh run --service NAME [--version V] [--port P] [--sa ACCOUNT] [-n NS] [--control-plane URL] -- CMD ARGS...
+  help: `Usage: mesh run --service NAME [--version V] [--port P] [--sa ACCOUNT] [-n NS] [--control-plane URL] [--capture] -- CMD ARGS...
 
   --service NAME          the app: label app=NAME, service NAME.NS.svc.cluster.local
   --version V             label version=V (default v1)
@@ -45,12 +48,23 @@ export const runCommand: Command = {
   --control-plane URL     the control plane's API (default $MESH_SERVER)
   --wait-for-service HOST wait until Pilot knows HOST before giving the app its
                           environment (repeatable; mesh up passes every declared service)
+  --capture               traffic capture (root): the app runs in network namespace
+                          mesh-<POD> and calls services by name (http://reviews:9080/)
+  --capture-mode M        on | off | auto (auto: capture when root and the tools exist)
+  --capture-bridge SUFFIX mesh bridge mesh-br<SUFFIX> (default 0)
+  --capture-subnet CIDR   bridge subnet (default 10.213.0.0/24)
+  --capture-egress        NAT the bridge out of the host (DNS upstreams, internet)
 
-Mode: no traffic capture. The app gets, for every service in the mesh,
+Mode without capture (the default). The app gets, for every service in the mesh,
 <SVC>_SERVICE_HOST=127.0.0.1 and <SVC>_SERVICE_PORT=<a sidecar port for it>,
 plus PORT, HOST, POD_NAME, SERVICE_VERSION. It starts once the sidecar has its
 certificate and first complete config; the sidecar exits with the app's exit
-code. SIGINT/SIGTERM go to the app; outbound traffic flows until it exits.`,
+code. SIGINT/SIGTERM go to the app; outbound traffic flows until it exits.
+
+With capture the app gets PORT (= --port, on HOST=127.0.0.1), POD_IP and no
+<SVC>_SERVICE_* variables: names resolve to per-service VIPs (240.240.0.0/16)
+through the sidecar's DNS proxy, iptables sends its connections to the
+sidecar (uid 1337), and the namespace is removed when it exits.`,
   options: {
     service: { type: 'string' },
     version: { type: 'string' },
@@ -64,6 +78,11 @@ code. SIGINT/SIGTERM go to the app; outbound traffic flows until it exits.`,
     locality: { type: 'string' },
     name: { type: 'string' },
     'control-plane': { type: 'string' },
+    capture: { type: 'boolean' },
+    'capture-mode': { type: 'string' },
+    'capture-bridge': { type: 'string' },
+    'capture-subnet': { type: 'string' },
+    'capture-egress': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
   positionals: true,
@@ -77,7 +96,21 @@ code. SIGINT/SIGTERM go to the app; outbound traffic flows until it exits.`,
     const servicePort = port(flags, 'port');
     const appPort = port(flags, 'app-port');
     const locality = str(flags, 'locality');
-    return runSidecar({
+    let setting;
+    try {
+      setting = flags.capture === true ? 'on' : parseCaptureSetting(str(flags, 'capture-mode'), '--capture-mode');
+    } catch (err) {
+      throw new CliError(ExitCode.USAGE, (err as Error).message);
+    }
+    const log = createLogger('sidecar').child({ workload: `${namespace}/${name}` });
+    let decision;
+    try {
+      decision = decideCapture(setting);
+    } catch (err) {
+      throw new CliError(ExitCode.FAILURE, (err as Error).message);
+    }
+    if (setting !== 'off') log.info({ mode: decision.capture ? 'capture' : 'no-capture' }, decision.reason);
+    const options = {
       controlPlane: str(flags, 'control-plane') ?? env('MESH_SERVER')!,
       type: 'sidecar',
       service,
@@ -94,7 +127,13 @@ code. SIGINT/SIGTERM go to the app; outbound traffic flows until it exits.`,
       command: positionals,
       env: keyValues(strings(flags, 'env'), 'env'),
       logPrefix: `[${name}] `,
-      log: createLogger('sidecar').child({ workload: `${namespace}/${name}` }),
-    });
+      log,
+    } as const;
+    if (decision.capture) {
+      const bridgeSuffix = str(flags, 'capture-bridge');
+      const subnet = str(flags, 'capture-subnet');
+      return runCapturedSidecar(options, { ...(bridgeSuffix ? { bridgeSuffix } : {}), ...(subnet ? { subnet } : {}), egress: flags['capture-egress'] === true });
+    }
+    return runSidecar(options);
   },
 };

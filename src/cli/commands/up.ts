@@ -4,6 +4,8 @@
 import { resolve } from 'node:path';
 import { loadTopology } from '../../runtime/topology.ts';
 import { MeshUp } from '../../runtime/mesh-up.ts';
+import { parseCaptureSetting } from '../../runtime/capture/mode.ts';
+import type { CaptureSetting } from '../../runtime/capture/mode.ts';
 import type { Command } from '../command.ts';
 import { str, strings } from '../command.ts';
 import { CliError, ExitCode } from '../exit-codes.ts';
@@ -11,11 +13,14 @@ import { CliError, ExitCode } from '../exit-codes.ts';
 export const upCommand: Command = {
   name: 'up',
   summary: 'Start a declared topology (mesh.yaml) with sidecars, control plane and gateway',
-  help: `Usage: mesh up -f mesh.yaml [--run-dir .mesh/run] [--quiet]
+  help: `Usage: mesh up -f mesh.yaml [--run-dir .mesh/run] [--quiet] [--capture | --capture-mode on|off|auto]
 
   -f, --filename FILE     the topology (see samples/bookinfo/mesh.yaml)
   --run-dir DIR           logs (DIR/logs/<process>.log), pid file, control-plane data (default .mesh/run)
   --quiet                 no prefixed console view of the process logs
+  --capture               traffic capture (root): every replica in its own network
+                          namespace, apps call services by name (overrides mesh.yaml)
+  --capture-mode M        on | off | auto (mesh.yaml: capture: true | false | auto)
 
 Ctrl-C (or \`mesh down\`) stops the sidecars (each stops its app), then the
 control plane. Every service gets a ServiceEntry NAME.NS.svc.cluster.local.`,
@@ -23,6 +28,8 @@ control plane. Every service gets a ServiceEntry NAME.NS.svc.cluster.local.`,
     filename: { type: 'string', short: 'f', multiple: true },
     'run-dir': { type: 'string' },
     quiet: { type: 'boolean' },
+    capture: { type: 'boolean' },
+    'capture-mode': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
   async run(flags, _positionals, io) {
@@ -36,7 +43,13 @@ control plane. Every service gets a ServiceEntry NAME.NS.svc.cluster.local.`,
     }
     const runDir = resolve(str(flags, 'run-dir') ?? '.mesh/run');
     const quiet = flags.quiet === true;
-    const up = new MeshUp({ topology, runDir, ...(quiet ? {} : { console: (line: string) => io.out(`${line}\n`) }) });
+    let capture: CaptureSetting | undefined;
+    try {
+      capture = flags.capture === true ? 'on' : str(flags, 'capture-mode') !== undefined ? parseCaptureSetting(str(flags, 'capture-mode'), '--capture-mode') : undefined;
+    } catch (err) {
+      throw new CliError(ExitCode.USAGE, (err as Error).message);
+    }
+    const up = new MeshUp({ topology, runDir, ...(capture ? { capture } : {}), ...(quiet ? {} : { console: (line: string) => io.out(`${line}\n`) }) });
     let stopped = false;
     const stop = new Promise<string>((done) => {
       const handler = (sig: string): void => {

@@ -16,6 +16,7 @@ import { inboundSecurityKey } from './security/policies.ts';
 import { buildSidecarInboundListener, buildSidecarListeners, buildSidecarOutboundListeners, sidecarHttpPorts } from './sidecar-listeners.ts';
 import { buildNoCaptureListeners, declaresNoCapture, isNoCapture, noCaptureInboundClusters, withoutOriginalDst } from './no-capture-listeners.ts';
 import { effectivePolicy, subsetLabels } from './traffic-policy.ts';
+import { mixerClusters, withMixerListeners } from './policy/mixer-wiring.ts';
 
 export function isGrpcClient(proxy: ProxyNode): boolean {
   return proxy.generator === 'grpc';
@@ -86,7 +87,9 @@ export class ListenerGenerator implements XdsGenerator<PushContext> {
   readonly typeUrl = TypeUrl.Listener;
 
   generate(proxy: ProxyNode, push: PushContext, request: GenerateRequest): XdsResource[] {
-    return this.#build(proxy, push, request);
+    const built = this.#build(proxy, push, request);
+    // Mixer's filters, when the push has Mixer config (policy/mixer-wiring.ts); proxyless gRPC has none.
+    return isGrpcClient(proxy) ? built : withMixerListeners(push, proxy, built);
   }
 
   #build(proxy: ProxyNode, push: PushContext, request: GenerateRequest): XdsResource[] {
@@ -135,7 +138,7 @@ export class ClusterGenerator implements XdsGenerator<PushContext> {
 
   #build(proxy: ProxyNode, push: PushContext, request: GenerateRequest): XdsResource[] {
     if (isGrpcClient(proxy)) return wanted(grpcClusters(push, proxy), request.names);
-    const out = [...memo(push, 'cds|special', () => buildSpecialClusters(push)), ...(proxy.type === 'sidecar' ? sidecarOutboundClusters(push, proxy) : buildOutboundClusters(push, proxy))];
+    const out = [...memo(push, 'cds|special', () => [...buildSpecialClusters(push), ...mixerClusters(push)]), ...(proxy.type === 'sidecar' ? sidecarOutboundClusters(push, proxy) : buildOutboundClusters(push, proxy))];
     if (proxy.type === 'sidecar') out.push(...(isNoCapture(proxy) ? noCaptureInboundClusters(buildInboundClusters(push, proxy), proxy) : buildInboundClusters(push, proxy)));
     return wanted(declaresNoCapture(proxy) ? withoutOriginalDst(out) : out, request.names);
   }

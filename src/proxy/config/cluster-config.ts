@@ -18,7 +18,8 @@ import { decodeUpstreamProtocol } from './cluster-protocol.ts';
 import type { HealthCheckConfig, LbExtras, OutlierDetectionConfig } from './cluster-resilience.ts';
 import { decodeHealthChecks, decodeLbExtras, decodeOutlierDetection } from './cluster-resilience.ts';
 
-export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
+/** ORIGINAL_DST: each connection goes to its own original destination (SO_ORIGINAL_DST / use_original_dst), Istio's PassthroughCluster. */
+export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
 
 export interface CircuitBreakers {
@@ -112,7 +113,7 @@ export function decodeLoadAssignment(cla: D, path: string): LoadAssignment {
   return { clusterName: cla.cluster_name ?? '', endpoints, overprovisioningFactor };
 }
 
-const TYPES = new Set(['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS']);
+const TYPES = new Set(['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS', 'ORIGINAL_DST']);
 const LB = new Set(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']);
 
 export function decodeCluster(c: D, where = 'Cluster'): ClusterConfig {
@@ -120,10 +121,13 @@ export function decodeCluster(c: D, where = 'Cluster'): ClusterConfig {
   if (!c.name) throw configError(`${where}.name`, 'must not be empty');
   if (c.cluster_discovery_type === 'cluster_type') throw configError(`${path}.cluster_type`, `custom cluster type ${c.cluster_type?.name ?? ''} is not supported`);
   const type = c.type as DiscoveryType;
-  if (!TYPES.has(type)) throw configError(`${path}.type`, `discovery type ${c.type} is not supported (STATIC, STRICT_DNS, LOGICAL_DNS, EDS)`);
-  if (!LB.has(c.lb_policy)) throw configError(`${path}.lb_policy`, `lb_policy ${c.lb_policy} is not supported (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)`);
+  if (!TYPES.has(type)) throw configError(`${path}.type`, `discovery type ${c.type} is not supported (STATIC, STRICT_DNS, LOGICAL_DNS, EDS, ORIGINAL_DST)`);
+  const originalDst = type === 'ORIGINAL_DST';
+  if (originalDst && c.lb_policy !== 'CLUSTER_PROVIDED') throw configError(`${path}.lb_policy`, `an ORIGINAL_DST cluster needs lb_policy CLUSTER_PROVIDED, not ${c.lb_policy}`);
+  if (originalDst && c.load_assignment) throw configError(`${path}.load_assignment`, 'an ORIGINAL_DST cluster has no load_assignment: its hosts are the connections\' original destinations');
+  if (!originalDst && !LB.has(c.lb_policy)) throw configError(`${path}.lb_policy`, `lb_policy ${c.lb_policy} is not supported (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)`);
   const loadAssignment = c.load_assignment ? decodeLoadAssignment(c.load_assignment, `${path}.load_assignment`) : undefined;
-  if (type !== 'EDS' && !loadAssignment) throw configError(`${path}.load_assignment`, `required for a ${type} cluster`);
+  if (type !== 'EDS' && !originalDst && !loadAssignment) throw configError(`${path}.load_assignment`, `required for a ${type} cluster`);
   if (type === 'LOGICAL_DNS' && loadAssignment && loadAssignment.endpoints.length !== 1) throw configError(`${path}.load_assignment`, 'a LOGICAL_DNS cluster needs exactly one endpoint');
   if (type === 'EDS' && c.eds_cluster_config === null) throw configError(`${path}.eds_cluster_config`, 'required for an EDS cluster');
   const t = (c.circuit_breakers?.thresholds ?? []).find((x: D) => x.priority === 'DEFAULT');
@@ -133,7 +137,8 @@ export function decodeCluster(c: D, where = 'Cluster'): ClusterConfig {
     name: c.name,
     type,
     connectTimeoutMs,
-    lbPolicy: c.lb_policy,
+    // CLUSTER_PROVIDED: the host comes with the connection; the LB over the (empty) host set is never asked.
+    lbPolicy: originalDst ? 'ROUND_ROBIN' : c.lb_policy,
     edsServiceName: type === 'EDS' ? c.eds_cluster_config.service_name || c.name : undefined,
     loadAssignment,
     circuitBreakers: {

@@ -10,6 +10,7 @@ import { decodeFilterChainMatch, matchKey } from '../filter-chain-match.ts';
 import type { FilterChain } from '../filters/listener/listener-connection-handler.ts';
 import { ListenerConnectionHandler } from '../filters/listener/listener-connection-handler.ts';
 import type { ListenerFilterFactory } from '../filters/listener/listener-filter.ts';
+import { originalDstFilter } from '../filters/listener/original-dst/original-dst.ts';
 import type { FactoryContext, NetworkFilterFactory } from '../registry.ts';
 import type { DownstreamTransportSocket } from '../transport-sockets/transport-socket.ts';
 import { decodeAny } from './proto-json.ts';
@@ -84,6 +85,8 @@ export function decodeListener(l: D, ctx: FactoryContext, where = 'Listener'): L
       if (f.config_type !== 'typed_config' || !f.typed_config) throw configError(`${p}.typed_config`, `listener filter "${f.name}" needs a typed_config`);
       return ctx.registry.get('listener', f.typed_config.type_url, p).create(decodeAny(f.typed_config, `${p}.typed_config`), ctx, `${p}.typed_config`, f.name);
     });
+    // Envoy adds the original_dst listener filter itself when use_original_dst is set (Istio's virtualOutbound lists none).
+    if (wrapped(l.use_original_dst, false) && !listenerFilters.includes(originalDstFilter)) listenerFilters.unshift(originalDstFilter);
     const filter = new ListenerConnectionHandler(
       {
         address,

@@ -18,6 +18,7 @@ import type { ClusterConfig, EndpointConfig, LoadAssignment } from '../config/cl
 import type { Counter, Gauge, StatsStore } from '../stats.ts';
 import { Host } from './host.ts';
 import { Http2ConnectionPool } from './http2-pool.ts';
+import { Http1ConnectionPool } from './http1-pool.ts';
 import type { Clock } from '../clock.ts';
 import { realClock } from '../clock.ts';
 import { DEFAULT_PRIORITY_LB_OPTIONS, PriorityLoadBalancer } from './priority-lb.ts';
@@ -92,6 +93,7 @@ export class Cluster {
   private dnsTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private h2Pool: Http2ConnectionPool | undefined;
+  private h1Pool: Http1ConnectionPool | undefined;
   private tlsStats: TlsStats | undefined;
   /** Resolves once the cluster has its first host set (Envoy's warming). */
   readonly initialized: Promise<void>;
@@ -117,6 +119,7 @@ export class Cluster {
     this.agent = this.createAgent();
     if (config.type === 'STATIC') this.setEndpoints(config.loadAssignment!.endpoints);
     else if (config.type === 'STRICT_DNS' || config.type === 'LOGICAL_DNS') this.resolveDns();
+    else if (config.type === 'ORIGINAL_DST') this.markInitialized();
     else if (config.loadAssignment) this.setEndpoints(config.loadAssignment.endpoints);
   }
 
@@ -155,6 +158,18 @@ export class Cluster {
     return this.h2Pool;
   }
 
+  /** The raw-socket HTTP/1.1 pool (http1-pool.ts), made on first use; upgrades and mirrors keep the Agent. */
+  get http1Pool(): Http1ConnectionPool {
+    if (!this.h1Pool) {
+      const timeoutMs = this.config.connectTimeoutMs;
+      this.h1Pool = new Http1ConnectionPool(
+        { connectTimeoutMs: timeoutMs, maxConnections: this.config.circuitBreakers.maxConnections, connectTimeoutCode: CONNECT_TIMEOUT, openConnection: (address, port) => this.openConnection(address, port) },
+        this.stats,
+      );
+    }
+    return this.h1Pool;
+  }
+
   get hostList(): readonly Host[] {
     return this.hosts;
   }
@@ -167,6 +182,27 @@ export class Cluster {
     if (this.lb.inPanic) this.retryStats.lb_healthy_panic.value++;
     return this.lb.pick(hash, attempt);
   }
+
+  /**
+   * ORIGINAL_DST (lb_policy CLUSTER_PROVIDED): the host is the connection's
+   * original destination. Hosts are made on first use and kept while in use;
+   * idle ones are dropped once more than 1024 are known.
+   */
+  originalDstHost(destination: { address: string; port: number } | undefined): Host | undefined {
+    if (this.config.type !== 'ORIGINAL_DST' || !destination || !destination.address || !destination.port) return undefined;
+    const address = destination.address.startsWith('::ffff:') && destination.address.includes('.') ? destination.address.slice(7) : destination.address;
+    const key = `${address}:${destination.port}`;
+    let host = this.originalDstHosts.get(key);
+    if (!host) {
+      if (this.originalDstHosts.size >= 1024) for (const [k, h] of this.originalDstHosts) if (h.activeRequests === 0) this.originalDstHosts.delete(k);
+      host = new Host(address, destination.port);
+      this.originalDstHosts.set(key, host);
+      this.stats.membership_total.value = this.originalDstHosts.size;
+    }
+    return host;
+  }
+
+  private readonly originalDstHosts = new Map<string, Host>();
 
   private buildLb(): PriorityLoadBalancer {
     const x = this.config.lbExtras;
@@ -313,6 +349,7 @@ export class Cluster {
     this.healthChecker?.close();
     this.markInitialized();
     this.drainAgent();
+    this.h1Pool?.close();
     this.h2Pool?.close();
   }
 

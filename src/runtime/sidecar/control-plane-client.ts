@@ -11,6 +11,8 @@ export interface RuntimeInfo {
 export interface MeshServiceInfo {
   readonly hostname: string;
   readonly namespace: string;
+  /** ServiceEntry addresses (capture mode: the service's VIP). */
+  readonly addresses?: readonly string[];
   readonly ports: readonly { readonly name: string; readonly port: number; readonly protocol: string }[];
 }
 
@@ -67,13 +69,14 @@ export class ControlPlaneClient {
 }
 
 /** The ServiceEntry the runtime declares for a service it runs: Istio's shape of a Kubernetes Service. */
-export function serviceEntryFor(name: string, namespace: string, port: number, domain = 'cluster.local'): Record<string, unknown> {
+export function serviceEntryFor(name: string, namespace: string, port: number, domain = 'cluster.local', addresses: readonly string[] = []): Record<string, unknown> {
   return {
     apiVersion: 'networking.istio.io/v1',
     kind: 'ServiceEntry',
     metadata: { name, namespace },
     spec: {
       hosts: [`${name}.${namespace}.svc.${domain}`],
+      ...(addresses.length > 0 ? { addresses: [...addresses] } : {}),
       location: 'MESH_INTERNAL',
       resolution: 'STATIC',
       ports: [{ number: port, name: 'http', protocol: 'HTTP' }],

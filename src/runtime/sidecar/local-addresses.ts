@@ -3,7 +3,10 @@
 // workloads apart by address as it does pods, and free loopback ports for
 // the app and its outbound listeners.
 
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 
 /** A random 127.x.y.z in 127.1.0.1 - 127.254.255.254 (never 127.0.0.x: 127.0.0.1 is shared, 127.0.0.6 marks inbound passthrough). */
@@ -11,8 +14,37 @@ export function randomLoopbackIp(): string {
   return `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
 }
 
-/** A port free on `host` now (the OS picks it; a tiny race with other processes remains). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
+// Bug fix (found by test/e2e/bookinfo-*.test.ts running two meshes side by
+// side): a port from a bind(0) probe is free only until the probe closes; the
+// app or the proxy binds it seconds later (CSR, config, start-up on a loaded
+// host), and meanwhile another sidecar's probe, in this mesh or another one,
+// could be handed the same port: the second app then died with EADDRINUSE and
+// took `mesh up` down. Each port handed out is now claimed host-wide for two
+// minutes (an exclusive file per port under the temp dir), and a probe that
+// returns a claimed port probes again.
+const CLAIMS_DIR = join(tmpdir(), `mesh-port-claims-${process.getuid?.() ?? 'user'}`);
+const CLAIM_TTL_MS = 120_000;
+
+/** Claims `port` for this process; false when another process claimed it recently. */
+function claimPort(port: number): boolean {
+  const file = join(CLAIMS_DIR, String(port));
+  try {
+    mkdirSync(CLAIMS_DIR, { recursive: true });
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true; // no claims possible here: as before
+    try {
+      if (Date.now() - statSync(file).mtimeMs < CLAIM_TTL_MS) return false;
+      writeFileSync(file, String(process.pid));
+    } catch {
+      // gone meanwhile
+    }
+    return true;
+  }
+}
+
+function probePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -22,6 +54,14 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** A port free on `host` now (the OS picks it) and not handed out to another process of this host in the last two minutes. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; ; i++) {
+    const port = await probePort(host);
+    if (claimPort(port) || i >= 20) return port;
+  }
 }
 
 /** `preferred` when it is free on `host` (so users reach the usual port), else a free one. */

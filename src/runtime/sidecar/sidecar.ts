@@ -11,25 +11,49 @@
 // heartbeats. Stop order: unregister (no new inbound traffic), the app gets
 // the signal, outbound keeps flowing until it is gone, then the proxy stops.
 //
-// Mode: no capture. Every listener binds its own address: outbound
+// Mode no capture: every listener binds its own address: outbound
 // 127.0.0.1:<port per service>, inbound <workload loopback IP>:<service port>.
+// Mode capture (`options.capture`, set by src/runtime/capture/): the process
+// runs inside the workload's network namespace as uid/gid 1337; Pilot sends
+// Istio's virtualOutbound 15001 / virtualInbound 15006, the proxy reads
+// SO_ORIGINAL_DST, and the DNS proxy on 127.0.0.1:15053 answers mesh names
+// with their VIPs. The runtime outside the namespace did the loopback-only
+// runtime API calls (info, services, bootstrap tokens) and starts the app.
 
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import type { Logger } from '../../common/index.ts';
 import { spiffeId } from '../../common/index.ts';
 import { CaClient, RegistrationClient, SecretManager } from '../../agent/index.ts';
+import { DnsProxy, originalDestination, originalDestinationSupport } from '../../agent/capture/index.ts';
+import type { NameTable, Upstream } from '../../agent/capture/index.ts';
+import { setOriginalDstResolver } from '../../proxy/index.ts';
 import type { WorkloadSecret } from '../../agent/index.ts';
 import { Proxy, decodeJson, parseBootstrap } from '../../proxy/index.ts';
 import { TypeUrl } from '../../xds/index.ts';
 import type { AppExit, AppProcess } from './app-process.ts';
 import { startApp } from './app-process.ts';
 import { ControlPlaneClient, serviceEntryFor } from './control-plane-client.ts';
-import type { RuntimeInfo } from './control-plane-client.ts';
+import type { MeshServiceInfo, RuntimeInfo } from './control-plane-client.ts';
 import { canBind, freePort, randomLoopbackIp, serviceEnvPrefix } from './local-addresses.ts';
 
 /** The proxy's SDS source for the workload secrets (Pilot's config names the `sds-grpc` cluster). */
 const SDS_CLUSTER = 'sds-grpc';
+
+/** What the runtime outside a captured workload's namespace hands its sidecar (src/runtime/capture/). */
+export interface SidecarCapture {
+  /** The namespace's address on the mesh bridge: the workload address. */
+  readonly address: string;
+  /** The control plane's addresses as reachable from the namespace. */
+  readonly info: RuntimeInfo;
+  readonly services: readonly MeshServiceInfo[];
+  readonly bootstrapToken: () => Promise<string>;
+  /** DNS proxy table: mesh names -> VIPs. */
+  readonly names: NameTable;
+  readonly dnsUpstreams: readonly Upstream[];
+  /** DNS proxy port (default 15053). */
+  readonly dnsPort?: number;
+}
 
 export interface SidecarOptions {
   /** URL of the control plane's config API (it serves the runtime API too). */
@@ -63,6 +87,8 @@ export interface SidecarOptions {
   readonly controlPlaneWaitMs?: number;
   /** How long to wait for the first complete config (default 15 s). */
   readonly configTimeoutMs?: number;
+  /** Capture mode (inside the workload namespace); absent: no capture. */
+  readonly capture?: SidecarCapture;
   readonly log: Logger;
 }
 
@@ -84,6 +110,7 @@ export class Sidecar {
   private registration: RegistrationClient | undefined;
   private app: AppProcess | undefined;
   private stopping = false;
+  private dns: DnsProxy | undefined;
   status: SidecarStatus | undefined;
 
   constructor(options: SidecarOptions) {
@@ -94,6 +121,7 @@ export class Sidecar {
   async start(): Promise<SidecarStatus> {
     const o = this.options;
     const log = o.log;
+    if (o.capture) return this.startCaptured(o.capture);
     const cp = new ControlPlaneClient(o.controlPlane);
     const waitMs = o.controlPlaneWaitMs ?? 30_000;
     const info = await retry(() => cp.info(), waitMs);
@@ -168,6 +196,70 @@ export class Sidecar {
     return this.status;
   }
 
+  /**
+   * Capture mode: the workload address is the namespace's, no per-service
+   * ports (iptables sends everything to 15001/15006), the app serves on
+   * 127.0.0.1:<service port>, the DNS proxy answers mesh names.
+   */
+  private async startCaptured(c: SidecarCapture): Promise<SidecarStatus> {
+    const o = this.options;
+    const log = o.log;
+    const support = originalDestinationSupport();
+    if (support.ok) setOriginalDstResolver(originalDestination);
+    else log.warn({ reason: support.reason }, 'SO_ORIGINAL_DST unavailable: captured connections keep their local address');
+    const domain = 'cluster.local';
+    const version = o.version ?? 'v1';
+    const workloadName = o.workloadName ?? `${o.service}-${version}-${randomBytes(3).toString('hex')}`;
+    const labels: Record<string, string> = { app: o.service, version, 'security.istio.io/tlsMode': 'istio', 'service.istio.io/canonical-name': o.service, 'service.istio.io/canonical-revision': version, ...o.labels };
+    this.dns = new DnsProxy({ namespace: o.namespace, domain, upstreams: c.dnsUpstreams, port: c.dnsPort ?? 15053 });
+    this.dns.setNames(c.names);
+    const dnsAddress = await this.dns.start();
+    const id = spiffeId({ trustDomain: c.info.trustDomain, namespace: o.namespace, serviceAccount: o.serviceAccount });
+    this.caClient = new CaClient({ address: c.info.caAddress, rootCertsPem: c.info.trustBundlePem });
+    this.secrets = new SecretManager({ spiffeId: id, caClient: this.caClient, bootstrapToken: c.bootstrapToken, log: log.child({ scope: 'agent.certificates' }) });
+    await this.secrets.start();
+    const adminPort = 15000;
+    const bootstrap = buildBootstrap({ o, ip: c.address, workloadName, labels, info: c.info, outboundPorts: {}, inboundPorts: {}, adminPort, adminAddress: '127.0.0.1', domain, capture: true });
+    this.proxy = await Proxy.start({ bootstrap: parseBootstrap(JSON.stringify(bootstrap), 'generated bootstrap'), logger: log.child({ scope: 'proxy' }), initialFetchTimeoutMs: o.configTimeoutMs ?? 15_000 });
+    const proxy = this.proxy;
+    const install = (secret: WorkloadSecret): void => proxy.secrets.apply({ kind: 'cluster', cluster: SDS_CLUSTER }, secretResources(secret), String(secret.version));
+    install(this.secrets.current()!);
+    this.secrets.subscribe(install);
+    await this.waitForConfig(['virtualOutbound', 'virtualInbound']);
+    this.registration = new RegistrationClient({
+      address: c.info.caAddress,
+      registration: { name: workloadName, namespace: o.namespace, address: c.address, ports: o.servicePort !== undefined ? { http: o.servicePort } : {}, labels, serviceAccount: o.serviceAccount, ...(o.locality ? { locality: o.locality } : {}) },
+      credential: () => {
+        const s = this.secrets!.current()!;
+        return { kind: 'certificate', certChainPem: s.certChainPem, privateKeyPem: s.privateKeyPem, rootCertPem: s.rootCertPem };
+      },
+      log: log.child({ scope: 'agent.registration' }),
+    });
+    this.status = { workloadName, ip: c.address, spiffeId: id, outboundPorts: {}, ...(o.servicePort !== undefined ? { appPort: o.servicePort } : {}), appEnv: {}, adminPort: proxy.admin?.port };
+    log.info({ workload: `${o.namespace}/${workloadName}`, mode: 'capture', ip: c.address, spiffeId: id, dns: `${dnsAddress.address}:${dnsAddress.port}`, admin: `127.0.0.1:${proxy.admin?.port}` }, 'sidecar ready: config and certificate in place');
+    return this.status;
+  }
+
+  /** Capture mode: replaces the DNS proxy's table (services declared later). */
+  setNames(names: NameTable): void {
+    this.dns?.setNames(names);
+  }
+
+  /** Capture mode (the app runs beside the sidecar): registers once 127.0.0.1:port accepts, unless stopping first. */
+  async registerWhenServing(port: number | undefined): Promise<void> {
+    if (port !== undefined) {
+      while (!this.stopping && !(await canConnect(port))) await new Promise((r) => setTimeout(r, 50));
+    }
+    if (this.stopping) return;
+    await this.registration!.start();
+  }
+
+  /** Unregisters (no new inbound traffic); the proxy keeps serving. */
+  async unregister(): Promise<void> {
+    this.stopping = true;
+    await this.registration?.stop();
+  }
+
   /** Starts the app (if any) and registers the workload once it serves; resolves when the app exits (a gateway: never, until stop()). */
   async run(): Promise<AppExit> {
     const o = this.options;
@@ -212,6 +304,7 @@ export class Sidecar {
     this.secrets?.stop();
     this.caClient?.close();
     await this.proxy?.stop();
+    await this.dns?.close();
   }
 
   /** The first complete config: every outbound listener the metadata asked for exists (the ADS client has CDS and LDS). */
@@ -256,7 +349,11 @@ interface BootstrapInput {
   readonly outboundPorts: Record<string, number>;
   readonly inboundPorts: Record<string, number>;
   readonly adminPort: number;
+  /** Admin listen address (default: the workload address). */
+  readonly adminAddress?: string;
   readonly domain: string;
+  /** Capture mode: INTERCEPTION_MODE REDIRECT, no per-port metadata. */
+  readonly capture?: boolean;
 }
 
 /** The Envoy v3 bootstrap of the sidecar: Istio's node id and metadata, ADS to Pilot. */
@@ -273,9 +370,9 @@ export function buildBootstrap(b: BootstrapInput): Record<string, unknown> {
     CLUSTER_ID: 'Kubernetes',
     ISTIO_VERSION: 'mesh',
   };
-  // No capture on this host: the gateway too has no original destinations.
-  metadata.INTERCEPTION_MODE = 'NONE';
-  if (o.type === 'sidecar') {
+  // No capture: the gateway too has no original destinations. Capture: Istio's REDIRECT.
+  metadata.INTERCEPTION_MODE = b.capture ? 'REDIRECT' : 'NONE';
+  if (o.type === 'sidecar' && !b.capture) {
     metadata.OUTBOUND_PORTS = b.outboundPorts;
     metadata.INBOUND_PORTS = b.inboundPorts;
   }
@@ -286,7 +383,7 @@ export function buildBootstrap(b: BootstrapInput): Record<string, unknown> {
       metadata,
       ...(o.locality ? { locality: localityOf(o.locality) } : {}),
     },
-    admin: { address: { socket_address: { address: ip, port_value: b.adminPort } } },
+    admin: { address: { socket_address: { address: b.adminAddress ?? ip, port_value: b.adminPort } } },
     dynamic_resources: {
       ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds-grpc' } }] },
       cds_config: { ads: {}, resource_api_version: 'V3' },
@@ -311,6 +408,17 @@ function localityOf(text: string): Record<string, string> {
 function splitHostPort(address: string): [string, number] {
   const i = address.lastIndexOf(':');
   return [address.slice(0, i), Number(address.slice(i + 1))];
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 /** Resolves true once 127.0.0.1:port accepts a connection, false if the app exits first. */

@@ -53,3 +53,14 @@ export function setRestoredDestination(socket: Socket, address: string, port: nu
 export function restoredDestination(socket: Socket): { address: string; port: number } | undefined {
   return restored.get(socket);
 }
+
+/**
+ * A downstream connection's destination for ORIGINAL_DST clusters: what
+ * original_dst restored (on the socket or, under TLS, its raw parent).
+ * Undefined when nothing was restored: the socket's own local address is the
+ * proxy itself, and connecting there would loop.
+ */
+export function originalDestinationOf(socket: Socket): { address: string; port: number } | undefined {
+  const parent = (socket as unknown as { _parent?: Socket })._parent;
+  return restored.get(socket) ?? (parent ? restored.get(parent) : undefined);
+}

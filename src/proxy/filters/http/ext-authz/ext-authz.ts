@@ -263,6 +263,9 @@ export class ExtAuthzFilter implements HttpFilter {
       if (m) return headerValue(req, s.host, m[1].toLowerCase());
       const auth = filterMetadata(req, 'istio_authn');
       if (name === 'request.auth.principal') return auth?.['request.auth.principal'] as string | undefined;
+      // Attributes the istio.mixer filter put in the metadata (source.labels, destination.service.host, ...).
+      const mixer = filterMetadata(req, MIXER_CACHE_NAMESPACE)?.[name];
+      if (mixer !== undefined) return typeof mixer === 'string' ? mixer : JSON.stringify(mixer);
       return undefined;
     };
   }

@@ -29,6 +29,7 @@ import { sendMirrors } from './mirror.ts';
 import { forwardTrailers, openUpstreamRequest, respondTrailersOnly } from './upstream-codec.ts';
 import { relayUpgrade } from './upgrade-relay.ts';
 import { routeTimeoutMs } from '../../../http/grpc.ts';
+import { originalDestinationOf } from '../../listener/listener-filter.ts';
 
 // Hop-by-hop headers never cross the proxy.
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'];
@@ -203,7 +204,7 @@ export class RouterFilter implements HttpFilter {
     if (s.ended) return;
     const stats = cluster.stats;
     const retry = this.retry;
-    let host = cluster.pickHost(this.hash);
+    let host = cluster.config.type === 'ORIGINAL_DST' ? cluster.originalDstHost(originalDestinationOf(s.req.socket)) : cluster.pickHost(this.hash);
     if (retry && host && retry.policy.avoidPreviousHosts) {
       for (let i = 1; i < retry.policy.hostSelectionMaxAttempts + 1 && host && retry.rejectsHost(host); i++) host = cluster.pickHost(this.hash, i);
     }
@@ -288,7 +289,7 @@ export class RouterFilter implements HttpFilter {
       host.activeRequests--;
     };
 
-    const up: ClientRequest = openUpstreamRequest(s, cluster, host, path, headers);
+    const up: ClientRequest = openUpstreamRequest(s, cluster, host, path, headers, bodyless);
     up.once('socket', () => {
       if (pending) stats.upstream_rq_pending_active.value--;
       pending = false;

@@ -1,5 +1,5 @@
 // The router's choice of upstream codec, and what crosses between codecs.
-// HTTP/1.1 upstreams take the cluster's keep-alive agent; HTTP/2 ones the
+// HTTP/1.1 upstreams take the cluster's raw-socket pool (or node's Agent); HTTP/2 ones the
 // cluster's multiplexing pool (upstream/http2-pool.ts), both driven through
 // the same ClientRequest surface. Pseudo-headers never reach an HTTP/1.1
 // upstream (`host` carries the authority); an HTTP/2 upstream gets them
@@ -14,11 +14,17 @@ import type { Cluster } from '../../../upstream/cluster.ts';
 import type { Host } from '../../../upstream/host.ts';
 import type { HttpStream } from '../http-filter.ts';
 
+/**
+ * HTTP/1.1 upstreams go through the raw-socket pool (upstream/http1-pool.ts)
+ * unless MESH_PROXY_HTTP1_UPSTREAM=node asks for node:http's Agent.
+ */
+const RAW_HTTP1 = process.env.MESH_PROXY_HTTP1_UPSTREAM !== 'node';
+
 // Connection-specific headers HTTP/2 forbids (RFC 9113 8.2.2), and host (it is :authority there).
 const NOT_IN_HTTP2 = new Set(['host', 'connection', 'upgrade', 'http2-settings', 'te', 'transfer-encoding', 'keep-alive', 'proxy-connection']);
 
 /** Starts the upstream request for `s` on `host` with the protocol the cluster picks for it. */
-export function openUpstreamRequest(s: HttpStream, cluster: Cluster, host: Host, path: string, headers: OutgoingHttpHeaders): ClientRequest {
+export function openUpstreamRequest(s: HttpStream, cluster: Cluster, host: Host, path: string, headers: OutgoingHttpHeaders, bodyless: boolean): ClientRequest {
   const req = s.req;
   const downstreamHttp2 = req.httpVersionMajor === 2;
   const method = req.method ?? 'GET';
@@ -34,6 +40,7 @@ export function openUpstreamRequest(s: HttpStream, cluster: Cluster, host: Host,
     h1 = {};
     for (const name in headers) if (name.charCodeAt(0) !== 58) h1[name] = headers[name];
   }
+  if (RAW_HTTP1) return cluster.http1Pool.request(host, method, path, h1, bodyless);
   return request({ agent: cluster.agent, host: host.address, port: host.port, method, path, headers: h1, setHost: false });
 }
 

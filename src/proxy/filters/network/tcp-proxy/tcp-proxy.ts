@@ -10,6 +10,7 @@ import { configError } from '../../../errors.ts';
 import type { FactoryContext, NetworkFilterExtension, NetworkFilterFactory } from '../../../registry.ts';
 import type { Counter, Gauge } from '../../../stats.ts';
 import { durationMs } from '../../../config/values.ts';
+import { originalDestinationOf } from '../../listener/listener-filter.ts';
 
 type D = Record<string, any>;
 
@@ -52,7 +53,7 @@ export class TcpProxy implements NetworkFilterFactory {
     const clusterName = this.pickCluster();
     upstreamClusterOf.set(down, clusterName);
     const cluster = this.context.clusters.get(clusterName);
-    const host = cluster?.pickHost();
+    const host = cluster?.config.type === 'ORIGINAL_DST' ? cluster.originalDstHost(originalDestinationOf(down)) : cluster?.pickHost();
     if (!cluster || !host) {
       if (!cluster) this.stats.downstream_cx_no_route.value++;
       else cluster.stats.upstream_cx_none_healthy.value++;

@@ -1,0 +1,619 @@
+// The HTTP/1.1 upstream connection pool of a cluster, on raw sockets
+// instead of node:http's Agent and ClientRequest: the request head is
+// serialized once into one string and written with one call; the response
+// is read by http1-codec.ts's strict parser. One request per connection at a
+// time (no pipelining), idle connections reused last-in first-out, the
+// circuit breaker's max_connections shared with the cluster's Agent (both
+// count upstream_cx_active); past it, requests wait per host for a
+// connection to free up. The objects handed out behave as the ClientRequest
+// and IncomingMessage the router drives: the request is a Writable (the
+// body is piped or replayed into it, with backpressure from the socket) that
+// emits 'socket' once a connection is assigned, 'response' and 'error'; the
+// response is a Readable with statusCode and headers (pausing the socket
+// when the downstream is slow) that emits 'trailers' before 'end'.
+
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable, Writable } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import type { Counter, Gauge } from '../stats.ts';
+import type { Host } from './host.ts';
+import type { ParserEvents, ResponseHead, ResponseHeaders } from './http1-codec.ts';
+import { parseError, ResponseParser } from './http1-codec.ts';
+
+export interface Http1PoolStats {
+  readonly upstream_cx_total: Counter;
+  readonly upstream_cx_active: Gauge;
+  readonly upstream_cx_connect_fail: Counter;
+  readonly upstream_cx_connect_timeout: Counter;
+}
+
+export interface Http1PoolOptions {
+  readonly connectTimeoutMs: number;
+  /** The circuit breaker's max_connections, for the whole cluster. */
+  readonly maxConnections: number;
+  /** Error code a connect timeout carries (the router maps it to UF). */
+  readonly connectTimeoutCode: string;
+  /** A new transport connection (TCP or TLS) to a host. */
+  openConnection(address: string, port: number): Socket;
+}
+
+// Methods node sends `content-length: 0` for when they end without a body.
+const NO_BODY_BY_DEFAULT = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
+const BAD_VALUE = /[\r\n\0]/;
+// eslint-disable-next-line no-control-regex
+const BAD_PATH = /[\x00-\x20\x7f]/;
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+
+type Framing = 'length' | 'chunked' | 'none' | 'defer';
+
+/** The request head up to (not including) its final CRLF, or an error for headers that cannot be sent. */
+function serializeHead(method: string, path: string, headers: OutgoingHttpHeaders): string | Error {
+  if (BAD_PATH.test(path)) return parseError('ERR_UNESCAPED_CHARACTERS', 'request path contains unescaped characters');
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) {
+      for (const x of v) {
+        if (BAD_VALUE.test(x)) return parseError('ERR_INVALID_CHAR', `invalid character in header ${name}`);
+        head += `${name}: ${x}\r\n`;
+      }
+    } else {
+      const s = typeof v === 'string' ? v : String(v);
+      if (BAD_VALUE.test(s)) return parseError('ERR_INVALID_CHAR', `invalid character in header ${name}`);
+      head += `${name}: ${s}\r\n`;
+    }
+  }
+  return head;
+}
+
+export class Http1ConnectionPool {
+  private readonly options: Http1PoolOptions;
+  private readonly stats: Http1PoolStats;
+  private readonly idle = new Map<string, Http1Connection[]>();
+  private readonly waiting = new Map<string, UpstreamRequest[]>();
+  private waitingCount = 0;
+  private closed = false;
+  /** Connections this pool opened and has not seen close. */
+  private open = 0;
+
+  constructor(options: Http1PoolOptions, stats: Http1PoolStats) {
+    this.options = options;
+    this.stats = stats;
+  }
+
+  /** Open connections of this pool (tests, admin). */
+  get connectionCount(): number {
+    return this.open;
+  }
+
+  /**
+   * Starts a request. `bodyless` says the downstream request has no body
+   * (HTTP/1.x without Content-Length or Transfer-Encoding): end() sends the
+   * head alone. Otherwise a Content-Length in `headers` frames the body, or
+   * it goes chunked (decided at the first write: a request that ends
+   * without data is sent without a body).
+   */
+  request(host: Host, method: string, path: string, headers: OutgoingHttpHeaders, bodyless: boolean): ClientRequest {
+    let framing: Framing;
+    let length = 0;
+    if (headers['content-length'] !== undefined) {
+      framing = 'length';
+      length = Number(headers['content-length']);
+    } else if (bodyless) framing = 'none';
+    else framing = 'defer';
+    let head = serializeHead(method, path, headers);
+    if (framing === 'length' && !(Number.isSafeInteger(length) && length >= 0)) head = parseError('ERR_HTTP_INVALID_HEADER_VALUE', 'invalid content-length');
+    const req = new UpstreamRequest(this, host, method, typeof head === 'string' ? head : '', framing, length);
+    if (typeof head !== 'string') {
+      process.nextTick(() => req.destroy(head));
+      return req as unknown as ClientRequest;
+    }
+    if (framing === 'none' && !NO_BODY_BY_DEFAULT.has(method)) req.head += 'content-length: 0\r\n';
+    this.assign(req);
+    return req as unknown as ClientRequest;
+  }
+
+  /** A connection for `req`: an idle one, a new one, or a place in the host's queue. */
+  private assign(req: UpstreamRequest): void {
+    const key = req.host.key;
+    const list = this.idle.get(key);
+    if (list && list.length > 0) {
+      const now = performance.now();
+      while (list.length > 0) {
+        const conn = list.pop()!;
+        if (conn.socket.destroyed) continue;
+        // Past the server's keep-alive hint (less a second, as node's Agent does): it may be closing it now.
+        if (conn.idleLimitMs >= 0 && now - conn.idleSince >= conn.idleLimitMs) {
+          conn.close();
+          continue;
+        }
+        conn.attach(req);
+        return;
+      }
+    }
+    if (this.closed || this.stats.upstream_cx_active.value < this.options.maxConnections) {
+      let conn: Http1Connection;
+      try {
+        conn = this.connect(req.host);
+      } catch (err) {
+        // A transport that cannot even start (bad TLS material): fail like a connect error.
+        process.nextTick(() => req.destroy(err as Error));
+        return;
+      }
+      conn.attach(req);
+      return;
+    }
+    let q = this.waiting.get(key);
+    if (!q) this.waiting.set(key, (q = []));
+    q.push(req);
+    this.waitingCount++;
+  }
+
+  /** Removes a queued request that went away before it got a connection. */
+  unqueue(req: UpstreamRequest): void {
+    const q = this.waiting.get(req.host.key);
+    const i = q ? q.indexOf(req) : -1;
+    if (i < 0) return;
+    q!.splice(i, 1);
+    this.waitingCount--;
+    if (q!.length === 0) this.waiting.delete(req.host.key);
+  }
+
+  private nextWaiting(key: string): UpstreamRequest | undefined {
+    const q = this.waiting.get(key);
+    if (!q) return undefined;
+    const req = q.shift()!;
+    this.waitingCount--;
+    if (q.length === 0) this.waiting.delete(key);
+    return req;
+  }
+
+  private connect(host: Host): Http1Connection {
+    const stats = this.stats;
+    const socket = this.options.openConnection(host.address, host.port);
+    socket.setNoDelay(true);
+    stats.upstream_cx_total.value++;
+    stats.upstream_cx_active.value++;
+    this.open++;
+    host.cxActive++;
+    return new Http1Connection(this, host, socket, this.options.connectTimeoutMs, this.options.connectTimeoutCode, stats);
+  }
+
+  /** A connection finished an exchange and may be reused. */
+  release(conn: Http1Connection): void {
+    const key = conn.host.key;
+    const next = this.nextWaiting(key);
+    if (next) {
+      conn.attach(next);
+      return;
+    }
+    if (this.closed || (this.waitingCount > 0 && this.stats.upstream_cx_active.value >= this.options.maxConnections)) {
+      // Another host waits for a slot under max_connections: give it this one's.
+      conn.close();
+      return;
+    }
+    let list = this.idle.get(key);
+    if (!list) this.idle.set(key, (list = []));
+    if (conn.idleLimitMs >= 0) conn.idleSince = performance.now();
+    list.push(conn);
+  }
+
+  /** A connection closed: forget it, and let a waiting request open a new one. */
+  forget(conn: Http1Connection): void {
+    this.open--;
+    conn.host.cxActive--;
+    this.stats.upstream_cx_active.value--;
+    const list = this.idle.get(conn.host.key);
+    const i = list ? list.indexOf(conn) : -1;
+    if (i >= 0) list!.splice(i, 1);
+    if (list?.length === 0) this.idle.delete(conn.host.key);
+    if (this.waitingCount === 0) return;
+    for (const key of this.waiting.keys()) {
+      if (this.stats.upstream_cx_active.value >= this.options.maxConnections) return;
+      const req = this.nextWaiting(key);
+      if (req) this.assign(req);
+    }
+  }
+
+  /** Cluster removed: idle connections close now, busy ones after their exchange. */
+  close(): void {
+    this.closed = true;
+    for (const list of [...this.idle.values()]) for (const c of [...list]) c.close();
+    this.idle.clear();
+  }
+}
+
+/** One upstream connection: its socket, its parser and the exchange in flight. */
+class Http1Connection implements ParserEvents {
+  readonly pool: Http1ConnectionPool;
+  readonly host: Host;
+  readonly socket: Socket;
+  private readonly parser: ResponseParser;
+  private readonly stats: Http1PoolStats;
+  exchange: UpstreamRequest | undefined;
+  /** From the server's `Keep-Alive: timeout=N` hint, less a second; -1 without one. */
+  idleLimitMs = -1;
+  idleSince = 0;
+  private connected = false;
+  private timer: NodeJS.Timeout | undefined;
+  private dead = false;
+
+  constructor(pool: Http1ConnectionPool, host: Host, socket: Socket, timeoutMs: number, timeoutCode: string, stats: Http1PoolStats) {
+    this.pool = pool;
+    this.host = host;
+    this.socket = socket;
+    this.stats = stats;
+    this.parser = new ResponseParser(this);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      stats.upstream_cx_connect_timeout.value++;
+      socket.destroy(parseError(timeoutCode, `connect timeout after ${timeoutMs}ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      this.connected = true;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    });
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', (err: Error) => this.onError(err));
+    socket.once('close', () => this.onClose());
+  }
+
+  attach(req: UpstreamRequest): void {
+    this.exchange = req;
+    this.parser.start(req.method);
+    if (this.socket.isPaused()) this.socket.resume();
+    req.attached(this);
+  }
+
+  /** Closes the connection (idle or done); no error reaches anyone. */
+  close(): void {
+    if (this.exchange) this.exchange.detached();
+    this.exchange = undefined;
+    this.dead = true;
+    this.parser.reset();
+    this.socket.destroy();
+  }
+
+  write(data: string | Buffer): boolean {
+    return this.socket.write(data);
+  }
+
+  private onData(data: Buffer): void {
+    if (this.dead) return;
+    try {
+      this.parser.execute(data);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  private onEnd(): void {
+    if (this.dead) return;
+    // A close-delimited body ends here; anything else in flight was cut short.
+    if (this.exchange) this.parser.finish();
+    const err = new Error('socket hang up') as NodeJS.ErrnoException;
+    err.code = 'ECONNRESET';
+    this.fail(err);
+  }
+
+  private onError(err: Error): void {
+    if (!this.connected) this.stats.upstream_cx_connect_fail.value++;
+    this.fail(err);
+  }
+
+  private onClose(): void {
+    clearTimeout(this.timer);
+    if (!this.dead) {
+      const err = new Error('socket hang up') as NodeJS.ErrnoException;
+      err.code = 'ECONNRESET';
+      this.fail(err);
+    }
+    this.pool.forget(this);
+  }
+
+  /** The connection broke: the exchange in flight (if any) fails with `err`. */
+  private fail(err: Error): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.parser.reset();
+    const ex = this.exchange;
+    this.exchange = undefined;
+    this.socket.destroy();
+    ex?.failed(err);
+  }
+
+  /** The exchange is over on both sides: reuse or close. */
+  done(reusable: boolean): void {
+    this.exchange = undefined;
+    if (reusable && !this.dead && !this.socket.destroyed) this.pool.release(this);
+    else {
+      this.dead = true;
+      this.parser.reset();
+      this.socket.destroy();
+    }
+  }
+
+  /** Pauses reading while the response body's consumer is slow. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.dead) this.socket.resume();
+  }
+
+  // ParserEvents
+  onHead(head: ResponseHead): void {
+    const hint = head.headers['keep-alive'];
+    if (hint !== undefined) {
+      const m = /timeout=(\d+)/.exec(hint as string);
+      if (m) this.idleLimitMs = Number(m[1]) * 1000 - 1000;
+    }
+    this.exchange?.onHead(head);
+  }
+
+  onBody(chunk: Buffer): void {
+    this.exchange?.onBody(chunk);
+  }
+
+  onTrailers(trailers: ResponseHeaders): void {
+    this.exchange?.onTrailers(trailers);
+  }
+
+  onComplete(rest: Buffer | undefined): void {
+    const ex = this.exchange;
+    // Bytes after the response: the peer is not speaking HTTP/1.1 as we do; do not reuse.
+    const reusable = rest === undefined && this.parser.keepAlive && this.idleLimitMs !== 0;
+    if (!reusable) {
+      this.dead = true;
+      this.parser.reset();
+    }
+    ex?.onResponseComplete(reusable);
+    if (!reusable) this.socket.destroy();
+  }
+}
+
+/** The response body as the router reads it (IncomingMessage's surface it uses). */
+class UpstreamResponse extends Readable {
+  statusCode: number;
+  statusMessage: string;
+  headers: ResponseHeaders;
+  trailers: ResponseHeaders = {};
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor: number;
+  complete = false;
+  private conn: Http1Connection | undefined;
+
+  constructor(head: ResponseHead, conn: Http1Connection) {
+    super();
+    this.statusCode = head.statusCode;
+    this.statusMessage = head.statusMessage;
+    this.headers = head.headers;
+    this.httpVersionMinor = head.httpMinor;
+    this.conn = conn;
+  }
+
+  override _read(): void {
+    this.conn?.resume();
+  }
+
+  /** Pushes body bytes; pauses the socket when the consumer is behind. */
+  deliver(chunk: Buffer): void {
+    if (!this.push(chunk)) this.conn?.pause();
+  }
+
+  finish(): void {
+    this.complete = true;
+    this.conn = undefined;
+    this.push(null);
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    const conn = this.conn;
+    this.conn = undefined;
+    // Dropped before its end (the downstream went away): the rest of the body is not read.
+    if (!this.complete && conn) conn.close();
+    // As node's IncomingMessage: an error nobody listens for is not thrown.
+    callback(this.listenerCount('error') > 0 ? err : null);
+  }
+}
+
+/** One request to an upstream: the Writable the router pipes the body into. */
+class UpstreamRequest extends Writable {
+  readonly pool: Http1ConnectionPool;
+  readonly host: Host;
+  readonly method: string;
+  head: string;
+  private framing: Framing;
+  /** Body bytes still owed under a Content-Length. */
+  private owed: number;
+  private conn: Http1Connection | undefined;
+  /** A write or end waiting for the connection. */
+  private held: (() => void) | undefined;
+  private requestDone = false;
+  private response: UpstreamResponse | undefined;
+  private responseDone = false;
+  private reusable = false;
+  /** The exchange is over (completed, failed or abandoned): later writes are dropped. */
+  private over = false;
+
+  constructor(pool: Http1ConnectionPool, host: Host, method: string, head: string, framing: Framing, length: number) {
+    // Finishing the body must not destroy this object: the response is still to come.
+    super({ autoDestroy: false });
+    this.pool = pool;
+    this.host = host;
+    this.method = method;
+    this.head = head;
+    this.framing = framing;
+    this.owed = length;
+  }
+
+  /** The pool gave us a connection (maybe synchronously within request()). */
+  attached(conn: Http1Connection): void {
+    if (this.destroyed || this.over) return conn.close();
+    this.conn = conn;
+    // Like an Agent, 'socket' comes on a later tick: the router listens after request() returns.
+    process.nextTick(emitSocket, this, conn.socket);
+    if (this.framing === 'length' || this.framing === 'none') this.sendHead('');
+    if (this.framing === 'none' || (this.framing === 'length' && this.owed === 0)) this.requestDone = true;
+    const held = this.held;
+    this.held = undefined;
+    held?.();
+  }
+
+  private sendHead(framingLine: string): void {
+    this.conn!.write(this.head + framingLine + CRLF);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.over) return callback();
+    if (!this.conn) {
+      this.held = () => this._write(chunk, _encoding, callback);
+      return;
+    }
+    const conn = this.conn;
+    let ok = true;
+    if (chunk.length === 0) return callback();
+    switch (this.framing) {
+      case 'none':
+        // No framing announced: the request has no body (RFC 9112 6.3).
+        return callback();
+      case 'defer':
+        this.framing = 'chunked';
+        this.head += `transfer-encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n`;
+        conn.write(this.head);
+        conn.write(chunk);
+        ok = conn.write(CRLF);
+        break;
+      case 'chunked':
+        conn.write(`${chunk.length.toString(16)}\r\n`);
+        conn.write(chunk);
+        ok = conn.write(CRLF);
+        break;
+      case 'length': {
+        // Never more than announced (it would be read as the next response's request).
+        const n = Math.min(chunk.length, this.owed);
+        if (n === 0) return callback();
+        this.owed -= n;
+        ok = conn.write(n === chunk.length ? chunk : chunk.subarray(0, n));
+        if (this.owed === 0) this.requestDone = true;
+        break;
+      }
+    }
+    if (ok) callback();
+    else conn.socket.once('drain', () => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.over) return callback();
+    if (!this.conn) {
+      this.held = () => this._final(callback);
+      return;
+    }
+    if (this.framing === 'defer') {
+      this.framing = 'none';
+      if (!NO_BODY_BY_DEFAULT.has(this.method)) this.head += 'content-length: 0\r\n';
+      this.sendHead('');
+    } else if (this.framing === 'chunked') this.conn.write(LAST_CHUNK);
+    else if (this.framing === 'length' && this.owed > 0) {
+      // The downstream body ended short of its Content-Length: the upstream would wait forever.
+      const err = new Error('request body shorter than content-length') as NodeJS.ErrnoException;
+      err.code = 'ECONNRESET';
+      callback();
+      this.destroy(err);
+      return;
+    }
+    this.requestDone = true;
+    callback();
+    this.maybeDone();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    const conn = this.conn;
+    this.conn = undefined;
+    this.held = undefined;
+    if (!this.over) {
+      this.over = true;
+      if (conn) conn.close();
+      else this.pool.unqueue(this);
+      const res = this.response;
+      if (res && !this.responseDone && !res.destroyed) res.destroy(abortedError());
+    }
+    callback(err);
+  }
+
+  onHead(head: ResponseHead): void {
+    if (this.over) return;
+    const res = new UpstreamResponse(head, this.conn!);
+    this.response = res;
+    this.emit('response', res as unknown as IncomingMessage);
+  }
+
+  onBody(chunk: Buffer): void {
+    const res = this.response;
+    if (res && !res.destroyed) res.deliver(chunk);
+  }
+
+  onTrailers(trailers: ResponseHeaders): void {
+    const res = this.response;
+    if (!res || res.destroyed) return;
+    res.trailers = trailers;
+    res.emit('trailers', trailers);
+  }
+
+  onResponseComplete(reusable: boolean): void {
+    this.responseDone = true;
+    this.reusable = reusable;
+    this.response?.finish();
+    // A response that completed before the request was sent: the connection cannot be reused.
+    if (!this.requestDone) this.reusable = false;
+    this.maybeDone();
+  }
+
+  private maybeDone(): void {
+    if (!this.responseDone || this.over) return;
+    if (!this.requestDone && this.reusable) return;
+    this.over = true;
+    const conn = this.conn;
+    this.conn = undefined;
+    conn?.done(this.reusable && this.requestDone);
+  }
+
+  /** The connection closed it (pool shutdown) with the exchange not over. */
+  detached(): void {
+    this.conn = undefined;
+    if (this.over) return;
+    this.over = true;
+    const res = this.response;
+    if (res && !this.responseDone && !res.destroyed) res.destroy(abortedError());
+  }
+
+  /** The connection broke. Before the response, the request fails; after, the response does. */
+  failed(err: Error): void {
+    this.conn = undefined;
+    if (this.over) return;
+    this.over = true;
+    const res = this.response;
+    if (!res) {
+      if (!this.destroyed) this.destroy(err);
+      return;
+    }
+    if (!this.responseDone && !res.destroyed) res.destroy(abortedError());
+  }
+}
+
+function emitSocket(req: UpstreamRequest, socket: Socket): void {
+  req.emit('socket', socket);
+}
+
+function abortedError(): Error {
+  const err = new Error('aborted') as NodeJS.ErrnoException;
+  err.code = 'ECONNRESET';
+  return err;
+}

@@ -1,0 +1,33 @@
+// Messages between the runtime outside a captured workload's namespace
+// (captured-run.ts, root, on the host) and its sidecar inside it
+// (sidecar-main.ts, uid/gid 1337), over Node's IPC channel, which survives
+// `ip netns exec` and `setpriv` (both exec, keeping fds and environment).
+
+import type { NameTable, Upstream } from '../../agent/capture/index.ts';
+import type { MeshServiceInfo, RuntimeInfo } from '../sidecar/control-plane-client.ts';
+import type { SidecarStatus } from '../sidecar/sidecar.ts';
+
+export interface InnerSidecarOptions {
+  readonly service: string;
+  readonly version?: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly servicePort?: number;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly workloadName: string;
+  readonly locality?: string;
+  readonly configTimeoutMs?: number;
+}
+
+export type ToSidecar =
+  | { type: 'init'; options: InnerSidecarOptions; address: string; info: RuntimeInfo; services: readonly MeshServiceInfo[]; names: NameTable; dnsUpstreams: readonly Upstream[] }
+  | { type: 'token'; id: number; token?: string; error?: string }
+  | { type: 'names'; names: NameTable }
+  | { type: 'register'; port?: number }
+  | { type: 'unregister' }
+  | { type: 'stop' };
+
+export type FromSidecar =
+  | { type: 'ready'; status: SidecarStatus }
+  | { type: 'token'; id: number }
+  | { type: 'failed'; error: string };

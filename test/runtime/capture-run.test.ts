@@ -1,0 +1,110 @@
+// `mesh run --capture`: two unchanged apps, each in its own network namespace
+// with Istio's iptables rules, its sidecar as uid 1337 inside. The client
+// calls http://server:8080/ by plain name (DNS proxy -> VIP -> 15001 ->
+// mTLS -> 15006 -> app); the server sees the client's SPIFFE id in
+// x-forwarded-client-cert. After both stop, no namespace, host rule or
+// process of theirs is left. A private bridge on a random free 10.x /24;
+// everything is removed in `after`, also on failure. Skips (with the reason)
+// when not root or when ip/iptables/setpriv are missing.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { inSubnet, listNamespaces, runCommand, teardownByPrefix } from '../../src/agent/capture/index.ts';
+import { captureAvailable } from '../../src/runtime/capture/mode.ts';
+import { NODE, startControlPlane } from '../helpers/processes.ts';
+import type { RunningControlPlane } from '../helpers/processes.ts';
+import { alive, startMesh } from './helpers.ts';
+import type { MeshProcess } from './helpers.ts';
+
+const support = captureAvailable();
+const skip = support.ok ? false : `traffic capture unavailable: ${support.reason}`;
+const SERVER = fileURLToPath(new URL('./fixtures/capture-server.mjs', import.meta.url));
+const CLIENT = fileURLToPath(new URL('./fixtures/capture-client.mjs', import.meta.url));
+const tag = randomBytes(3).toString('hex');
+const NS_PREFIX = `mesh-tcap${tag}`;
+const BRIDGE = `mesh-br${tag}`;
+let cp: RunningControlPlane | undefined;
+let subnet = '';
+const started: MeshProcess[] = [];
+
+async function freeSubnet(): Promise<string> {
+  const routes = (await runCommand('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout;
+  const prefixes = [...routes.matchAll(/^(?:\S+\s+)?(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?/gm)].map((m) => `${m[1]}/${m[2] ?? '32'}`);
+  for (let i = 0; i < 50; i++) {
+    const s = `10.${200 + (randomBytes(1)[0]! % 50)}.${randomBytes(1)[0]}.0/24`;
+    const clash = prefixes.some((p) => inSubnet(p.split('/')[0]!, s) || (Number(p.split('/')[1]) <= 24 && inSubnet(s.split('/')[0]!, p)));
+    if (!clash) return s;
+  }
+  throw new Error('no free 10.x subnet');
+}
+
+before(async () => {
+  if (skip) return;
+  subnet = await freeSubnet();
+  cp = await startControlPlane();
+});
+
+after(async () => {
+  for (const p of started) await p.stop('SIGKILL').catch(() => undefined);
+  await cp?.stop();
+  if (!skip) await teardownByPrefix({ namespacePrefix: NS_PREFIX, bridgePrefix: BRIDGE });
+});
+
+function run(name: string, args: string[]): MeshProcess {
+  const p = startMesh(['run', '--capture', '--capture-bridge', tag, '--capture-subnet', subnet, '--control-plane', cp!.server, '--name', `tcap${tag}-${name}`, ...args]);
+  started.push(p);
+  return p;
+}
+
+/** The app's JSON lines come prefixed with `[<pod>] `. */
+function appLine(line: string): Record<string, unknown> {
+  const i = line.indexOf('] {');
+  if (!line.startsWith('[') || i < 0) return {};
+  try {
+    return JSON.parse(line.slice(i + 2)) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+async function namespacePids(ns: string): Promise<number[]> {
+  const r = await runCommand('ip', ['netns', 'pids', ns]);
+  return r.stdout.split(/\s+/).filter(Boolean).map(Number);
+}
+
+test('a client calls http://server:8080/ by name through the captured sidecars, mTLS between them; nothing is left after', { skip, timeout: 80_000 }, async () => {
+  const server = run('server', ['--service', 'server', '--port', '8080', '--', NODE, SERVER]);
+  const ns = await server.waitFor((e) => e.msg === 'workload namespace ready (iptables: inbound -> 15006, outbound -> 15001, DNS -> 15053)', 30_000);
+  assert.equal(ns.netns, `${NS_PREFIX}-server`);
+  assert.ok(inSubnet(String(ns.address), subnet), `the workload address ${String(ns.address)} is on the bridge subnet ${subnet}`);
+  const sready = await server.waitFor((e) => e.msg === 'sidecar ready: config and certificate in place', 30_000);
+  assert.equal(sready.mode, 'capture');
+  assert.equal(sready.ip, ns.address, 'the workload address is the namespace address');
+  await server.waitFor((e) => e.msg === 'workload registered', 30_000);
+
+  const client = run('client', ['--service', 'client', '--sa', 'client-sa', '--wait-for-service', 'server.default.svc.cluster.local', '--env', 'TARGET=http://server:8080/', '--', NODE, CLIENT]);
+  await client.waitFor((_e, l) => appLine(l).client === 'started', 30_000);
+  const startedLine = appLine(client.lines.find((l) => appLine(l).client === 'started')!);
+  assert.deepEqual(startedLine.serviceHostVars, [], 'no <SVC>_SERVICE_HOST variables: the app knows nothing of the mesh');
+  assert.notEqual(startedLine.uid, 1337, 'the app does not run as the proxy user');
+  await client.waitFor((_e, l) => appLine(l).status === 200, 30_000);
+  const call = appLine(client.lines.find((l) => appLine(l).status === 200)!);
+  const body = JSON.parse(String(call.body)) as { server: string; host: string; xfcc: string | null; remote: string };
+  assert.equal(body.server, `tcap${tag}-server`);
+  assert.equal(body.host, 'server:8080');
+  assert.ok(body.xfcc, 'the server sees x-forwarded-client-cert: mTLS between the sidecars');
+  assert.match(body.xfcc, /URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/client-sa/);
+  // The sidecars run as 1337 inside the namespaces.
+  const ps = (await runCommand('ps', ['-o', 'uid=,args=', '-p', (await namespacePids(`${NS_PREFIX}-client`)).join(',')])).stdout;
+  assert.match(ps, /^\s*1337 .*sidecar-main\.ts/m, ps);
+
+  const pids = [...(await namespacePids(`${NS_PREFIX}-client`)), ...(await namespacePids(`${NS_PREFIX}-server`)), client.child.pid!, server.child.pid!];
+  assert.equal(await client.stop('SIGTERM'), 0, client.lines.slice(-20).join('\n'));
+  assert.equal(await server.stop('SIGTERM'), 143, server.lines.slice(-20).join('\n'));
+  assert.deepEqual((await listNamespaces()).filter((n) => n.startsWith(NS_PREFIX)), [], 'no namespace left');
+  assert.deepEqual(pids.filter(alive), [], 'no process left');
+  const hostRules = (await runCommand('iptables-save', [])).stdout.split('\n').filter((l) => l.includes(BRIDGE));
+  assert.deepEqual(hostRules, [], 'no host rule left');
+});
