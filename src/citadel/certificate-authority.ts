@@ -2,6 +2,25 @@
 // identity and serving certificates for the CA's own port, and answers with
 // the chain the agent hands to its proxy (leaf, intermediates, root).
 
+import { createPublicKey, KeyObject, sign as signDigest, verify as verifySignature } from 'node:crypto';
+import type { KeyObject as KeyObjectType } from 'node:crypto';
+import { AsnAnyConverter, AsnConvert, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
+import type { IAsnConvertible } from '@peculiar/asn1-schema';
+import { CertificationRequest } from '@peculiar/asn1-csr';
+import {
+  AlgorithmIdentifier,
+  Certificate,
+  Extension,
+  Extensions,
+  GeneralName,
+  id_ce_subjectAltName,
+  Name,
+  SubjectAlternativeName,
+  SubjectPublicKeyInfo,
+  TBSCertificate,
+  Validity,
+  Version,
+} from '@peculiar/asn1-x509';
 import * as x509 from '../common/x509.ts';
 import { parseSpiffeId } from '../common/index.ts';
 import type { CaMaterial } from './ca-material.ts';
@@ -13,6 +32,20 @@ import type { WebCryptoKey } from './keys.ts';
 
 const SUBJECT_ALT_NAME = '2.5.29.17';
 const SAN_CACHE_SIZE = 10_000;
+/** PKCS#9 extensionRequest: the attribute of a CSR that carries the extensions it asks for. */
+const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
+const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
+const SHA256_WITH_RSA = '1.2.840.113549.1.1.11';
+
+/** CSR signature algorithms node:crypto verifies directly (hash by OID); others go through @peculiar/x509. */
+const CSR_SIGNATURE_HASHES: ReadonlyMap<string, string> = new Map([
+  [ECDSA_WITH_SHA256, 'sha256'],
+  ['1.2.840.10045.4.3.3', 'sha384'],
+  ['1.2.840.10045.4.3.4', 'sha512'],
+  [SHA256_WITH_RSA, 'sha256'],
+  ['1.2.840.113549.1.1.12', 'sha384'],
+  ['1.2.840.113549.1.1.13', 'sha512'],
+]);
 
 /** The extensions every leaf carries besides its SAN and the authority key id; immutable, built once. */
 const LEAF_EXTENSIONS: readonly x509.Extension[] = [
@@ -34,9 +67,29 @@ export interface CertificateAuthorityOptions {
 
 /** A CSR that parsed and whose signature holds. */
 export interface ParsedCsr {
-  readonly csr: x509.Pkcs10CertificateRequest;
+  readonly request: CertificationRequest;
+  /** The CSR's public key, as it will be copied into the certificate. */
+  readonly publicKeyInfo: SubjectPublicKeyInfo;
   /** The URI SANs the CSR asks for. */
   readonly uris: readonly string[];
+}
+
+/** What the fast signing path needs from the CA material, derived once per material. */
+interface SigningState {
+  readonly material: CaMaterial;
+  readonly key: KeyObjectType;
+  readonly signatureAlgorithm: AlgorithmIdentifier;
+  /** The signing certificate's subject, as encoded there, reused as every leaf's issuer. */
+  readonly issuer: Name;
+  /** basicConstraints, keyUsage, extKeyUsage and authorityKeyIdentifier, encoded once. */
+  readonly fixedExtensions: readonly Extension[];
+}
+
+/** A workload certificate from the fast path, as DER. */
+interface SignedLeaf {
+  readonly der: Buffer;
+  readonly serialNumber: string;
+  readonly notAfter: number;
 }
 
 export interface IssuedCertificate {
@@ -67,7 +120,9 @@ export class CertificateAuthority implements CsrSigner {
   private current: CaMaterial;
   private chainTailPem: readonly string[];
   private authorityKeyId: Promise<x509.AuthorityKeyIdentifierExtension>;
+  private signing: Promise<SigningState>;
   private readonly sanCache = new Map<string, x509.SubjectAlternativeNameExtension>();
+  private readonly uriSanCache = new Map<string, Extension>();
 
   constructor(material: CaMaterial, options: CertificateAuthorityOptions) {
     if (options.defaultTtlMs <= 0 || options.maxTtlMs < options.defaultTtlMs) {
@@ -77,6 +132,9 @@ export class CertificateAuthority implements CsrSigner {
     this.current = material;
     this.chainTailPem = chainTail(material);
     this.authorityKeyId = x509.AuthorityKeyIdentifierExtension.create(material.signingCert.publicKey);
+    this.signing = signingState(material, this.authorityKeyId);
+    // A rejection surfaces on the first signature; do not let it go unhandled before.
+    this.signing.catch(() => undefined);
   }
 
   get material(): CaMaterial {
@@ -88,6 +146,8 @@ export class CertificateAuthority implements CsrSigner {
     this.current = material;
     this.chainTailPem = chainTail(material);
     this.authorityKeyId = x509.AuthorityKeyIdentifierExtension.create(material.signingCert.publicKey);
+    this.signing = signingState(material, this.authorityKeyId);
+    this.signing.catch(() => undefined);
   }
 
   /** The roots workloads should trust, PEM, the signing root first. */
@@ -97,20 +157,22 @@ export class CertificateAuthority implements CsrSigner {
 
   /** Parses a PEM CSR and checks its self-signature; throws INVALID_CSR naming what is wrong. */
   async parseCsr(pem: string): Promise<ParsedCsr> {
-    if (typeof pem !== 'string' || !pem.includes('-----BEGIN CERTIFICATE REQUEST-----')) {
-      throw new CitadelError(CitadelErrorCode.INVALID_CSR, 'csr is not a PEM "CERTIFICATE REQUEST"');
-    }
-    let csr: x509.Pkcs10CertificateRequest;
+    const match = typeof pem === 'string' ? /-----BEGIN CERTIFICATE REQUEST-----([A-Za-z0-9+/=\s]*)-----END CERTIFICATE REQUEST-----/.exec(pem) : null;
+    if (!match) throw new CitadelError(CitadelErrorCode.INVALID_CSR, 'csr is not a PEM "CERTIFICATE REQUEST"');
+    const der = Buffer.from(match[1]!, 'base64');
+    let request: CertificationRequest;
+    let publicKey: KeyObjectType;
+    let uris: string[];
     try {
-      csr = new x509.Pkcs10CertificateRequest(pem.trim());
+      request = AsnConvert.parse(der, CertificationRequest);
+      // The key node:crypto verifies with is the key the certificate will carry: both come from this one encoding.
+      publicKey = createPublicKey({ key: Buffer.from(AsnConvert.serialize(request.certificationRequestInfo.subjectPKInfo)), format: 'der', type: 'spki' });
+      uris = requestedUris(request);
     } catch (err) {
       throw new CitadelError(CitadelErrorCode.INVALID_CSR, `csr is not a PKCS#10 request: ${(err as Error).message}`, { cause: err });
     }
-    const valid = await csr.verify().catch(() => false);
-    if (!valid) throw new CitadelError(CitadelErrorCode.INVALID_CSR, 'csr signature does not verify with its own public key');
-    const san = csr.extensions.find((e) => e.type === SUBJECT_ALT_NAME);
-    const uris = san instanceof x509.SubjectAlternativeNameExtension ? san.names.items.filter((n) => n.type === 'url').map((n) => n.value) : [];
-    return { csr, uris };
+    if (!(await csrSignatureHolds(request, publicKey, der))) throw new CitadelError(CitadelErrorCode.INVALID_CSR, 'csr signature does not verify with its own public key');
+    return { request, publicKeyInfo: request.certificationRequestInfo.subjectPKInfo, uris };
   }
 
   /**
@@ -119,6 +181,14 @@ export class CertificateAuthority implements CsrSigner {
    * identity; `ttlMs` 0 takes the default, more than the maximum is refused.
    */
   async signWorkload(parsed: ParsedCsr, identity: string, ttlMs: number): Promise<IssuedCertificate> {
+    this.checkIdentity(parsed, identity);
+    const leaf = await this.signLeaf(parsed.publicKeyInfo, identity, this.checkTtl(ttlMs));
+    const cert = new x509.X509Certificate(leaf.der);
+    return { cert, chainPem: [pemOf(cert), ...this.chainTailPem] };
+  }
+
+  /** Throws IDENTITY_MISMATCH unless `identity` is a workload of this trust domain and the CSR's only URI SAN. */
+  private checkIdentity(parsed: ParsedCsr, identity: string): void {
     const id = parseSpiffeId(identity);
     if (!id || id.trustDomain !== this.options.trustDomain) {
       throw new CitadelError(CitadelErrorCode.IDENTITY_MISMATCH, `identity ${identity} is not a workload of trust domain ${this.options.trustDomain}`);
@@ -127,20 +197,14 @@ export class CertificateAuthority implements CsrSigner {
       const asked = parsed.uris.length === 0 ? 'no URI SAN' : parsed.uris.join(', ');
       throw new CitadelError(CitadelErrorCode.IDENTITY_MISMATCH, `csr asks for ${asked} but the caller is ${identity}`);
     }
-    const ttl = this.checkTtl(ttlMs);
-    const cert = await this.sign({
-      // The raw SubjectPublicKeyInfo: the CSR's key is copied, not imported into WebCrypto.
-      publicKey: parsed.csr.publicKey.rawData,
-      sans: [{ type: 'url', value: identity }],
-      ttlMs: ttl,
-    });
-    return { cert, chainPem: [pemOf(cert), ...this.chainTailPem] };
   }
 
   /** Parses, checks and signs in one step: what the CA service and the signing workers call. */
   async signCsr(csrPem: string, identity: string, ttlMs: number): Promise<SignedChain> {
-    const issued = await this.signWorkload(await this.parseCsr(csrPem), identity, ttlMs);
-    return { chainPem: issued.chainPem, serialNumber: issued.cert.serialNumber, notAfter: issued.cert.notAfter.getTime() };
+    const parsed = await this.parseCsr(csrPem);
+    this.checkIdentity(parsed, identity);
+    const leaf = await this.signLeaf(parsed.publicKeyInfo, identity, this.checkTtl(ttlMs));
+    return { chainPem: [derToPem(leaf.der), ...this.chainTailPem], serialNumber: leaf.serialNumber, notAfter: leaf.notAfter };
   }
 
   /** A serving certificate for the CA's own TLS port (DNS names and IP addresses). */
@@ -174,6 +238,59 @@ export class CertificateAuthority implements CsrSigner {
     return ext;
   }
 
+  /** The critical URI SAN extension of `identity`, encoded once per identity (LRU). */
+  private uriSan(identity: string): Extension {
+    let ext = this.uriSanCache.get(identity);
+    if (ext) {
+      this.uriSanCache.delete(identity);
+    } else {
+      const names = new SubjectAlternativeName([new GeneralName({ uniformResourceIdentifier: identity })]);
+      // Critical because the subject is empty (RFC 5280 4.2.1.6).
+      ext = new Extension({ extnID: id_ce_subjectAltName, critical: true, extnValue: new OctetString(AsnConvert.serialize(names)) });
+      if (this.uriSanCache.size >= SAN_CACHE_SIZE) this.uriSanCache.delete(this.uriSanCache.keys().next().value!);
+    }
+    this.uriSanCache.set(identity, ext);
+    return ext;
+  }
+
+  /**
+   * The fast path: one TBSCertificate built from asn1-x509 structures and
+   * serialized once, signed with node:crypto, wrapped in the Certificate.
+   */
+  private async signLeaf(publicKeyInfo: SubjectPublicKeyInfo, identity: string, ttlMs: number): Promise<SignedLeaf> {
+    const state = await this.signing.catch((err: unknown) => {
+      throw new CitadelError(CitadelErrorCode.SIGNING, `signing failed: ${(err as Error).message}`, { cause: err });
+    });
+    const now = this.options.clock.now();
+    // Never outlive the signing certificate: a verifier would reject the tail anyway. Certificates count whole seconds.
+    const notAfter = Math.floor(Math.min(now + ttlMs, state.material.signingCert.notAfter.getTime()) / 1000) * 1000;
+    const serial = serialNumber();
+    try {
+      const tbs = new TBSCertificate({
+        version: Version.v3,
+        serialNumber: new Uint8Array(Buffer.from(serial, 'hex')).buffer,
+        signature: state.signatureAlgorithm,
+        issuer: state.issuer,
+        validity: new Validity({ notBefore: new Date(now - this.options.backdateMs), notAfter: new Date(notAfter) }),
+        subject: new Name(),
+        subjectPublicKeyInfo: publicKeyInfo,
+        extensions: new Extensions([...state.fixedExtensions, this.uriSan(identity)]),
+      });
+      // Serialized once: the same ASN.1 tree is signed and then embedded in the Certificate.
+      const tbsAsn = AsnSerializer.toASN(tbs) as { toBER(sizeOnly?: boolean): ArrayBuffer };
+      const tbsDer = new Uint8Array(tbsAsn.toBER(false));
+      const signature = signDigest('sha256', tbsDer, { key: state.key, dsaEncoding: 'der' });
+      const certificate = new Certificate({
+        tbsCertificate: preEncoded(tbsAsn) as unknown as TBSCertificate,
+        signatureAlgorithm: state.signatureAlgorithm,
+        signatureValue: signature.buffer.slice(signature.byteOffset, signature.byteOffset + signature.byteLength) as ArrayBuffer,
+      });
+      return { der: Buffer.from(AsnSerializer.serialize(certificate)), serialNumber: serial, notAfter };
+    } catch (err) {
+      throw new CitadelError(CitadelErrorCode.SIGNING, `signing failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   private async sign(request: { publicKey: x509.PublicKeyType; sans: x509.JsonGeneralName[]; ttlMs: number }): Promise<x509.X509Certificate> {
     const material = this.current;
     const now = this.options.clock.now();
@@ -195,6 +312,73 @@ export class CertificateAuthority implements CsrSigner {
       throw new CitadelError(CitadelErrorCode.SIGNING, `signing failed: ${(err as Error).message}`, { cause: err });
     }
   }
+}
+
+async function signingState(material: CaMaterial, authorityKeyId: Promise<x509.AuthorityKeyIdentifierExtension>): Promise<SigningState> {
+  const ca = AsnConvert.parse(material.signingCert.rawData, Certificate);
+  const issuerDer = AsnConvert.serialize(ca.tbsCertificate.subject);
+  const issuerAsn: unknown = AsnAnyConverter.toASN(issuerDer);
+  const rsa = material.algorithm === 'RSA_2048';
+  const signatureAlgorithm = rsa ? new AlgorithmIdentifier({ algorithm: SHA256_WITH_RSA, parameters: null }) : new AlgorithmIdentifier({ algorithm: ECDSA_WITH_SHA256 });
+  const fixed = [...LEAF_EXTENSIONS, await authorityKeyId].map((e) => AsnConvert.parse(e.rawData, Extension));
+  return {
+    material,
+    key: KeyObject.from(material.signingKeys.privateKey),
+    signatureAlgorithm,
+    issuer: preEncoded(issuerAsn) as unknown as Name,
+    fixedExtensions: fixed,
+  };
+}
+
+/** An ASN.1 value already encoded, which asn1-schema embeds in a structure instead of encoding it again. */
+function preEncoded(asn: unknown): IAsnConvertible {
+  return {
+    toASN: () => asn as ReturnType<IAsnConvertible['toASN']>,
+    fromASN() {
+      throw new Error('a pre-encoded value is only written');
+    },
+    toSchema() {
+      throw new Error('a pre-encoded value is only written');
+    },
+  };
+}
+
+/** The URI SANs of a CSR's extensionRequest attribute. */
+function requestedUris(request: CertificationRequest): string[] {
+  for (const attribute of request.certificationRequestInfo.attributes) {
+    if (attribute.type !== EXTENSION_REQUEST) continue;
+    for (const value of attribute.values) {
+      const extensions = AsnConvert.parse(value, Extensions);
+      const san = extensions.find((e) => e.extnID === SUBJECT_ALT_NAME);
+      if (!san) continue;
+      const names = AsnConvert.parse(san.extnValue, SubjectAlternativeName);
+      return names.filter((n) => n.uniformResourceIdentifier !== undefined).map((n) => n.uniformResourceIdentifier!);
+    }
+  }
+  return [];
+}
+
+/** Checks the CSR's self-signature over its certificationRequestInfo exactly as received. */
+async function csrSignatureHolds(request: CertificationRequest, publicKey: KeyObjectType, der: Buffer): Promise<boolean> {
+  const hash = CSR_SIGNATURE_HASHES.get(request.signatureAlgorithm.algorithm);
+  const info = request.certificationRequestInfoRaw;
+  if (hash === undefined || !info) {
+    // Rare algorithms (RSA-PSS, ...): let @peculiar/x509 verify through WebCrypto.
+    try {
+      return await new x509.Pkcs10CertificateRequest(der).verify();
+    } catch {
+      return false;
+    }
+  }
+  try {
+    return verifySignature(hash, new Uint8Array(info), publicKey, new Uint8Array(request.signature));
+  } catch {
+    return false;
+  }
+}
+
+function derToPem(der: Buffer): string {
+  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
 }
 
 function orderedRoots(material: CaMaterial): x509.X509Certificate[] {
