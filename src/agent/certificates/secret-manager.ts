@@ -158,6 +158,7 @@ export class SecretManager {
     const notBefore = leaf.notBefore.getTime();
     const notAfter = leaf.notAfter.getTime();
     const ratio = this.options.rotationRatio ?? 0.8;
+    const issuedAt = Math.min(Math.max(notBefore, this.clock.now()), notAfter);
     return {
       version: (this.secret?.version ?? 0) + 1,
       spiffeId: this.options.spiffeId,
@@ -166,7 +167,10 @@ export class SecretManager {
       rootCertPem: roots.map((r) => r.toString('pem')).join('\n') + '\n',
       notBefore,
       notAfter,
-      rotateAt: notBefore + Math.floor((notAfter - notBefore) * ratio),
+      // From when the cert was issued, not its backdated notBefore: with a
+      // TTL shorter than the CA's clock-skew backdating the rotation point would
+      // already be past, and the agent would renew in a loop.
+      rotateAt: issuedAt + Math.floor((notAfter - issuedAt) * ratio),
     };
   }
 

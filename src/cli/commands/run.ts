@@ -19,6 +19,16 @@ function port(flags: FlagValues, name: string): number | undefined {
   return n;
 }
 
+/** `--cert-ttl 6s` / `90m` / `24h` / `30` (seconds): whole seconds, at least 1. */
+function certTtl(flags: FlagValues): number | undefined {
+  const v = str(flags, 'cert-ttl') ?? env('MESH_WORKLOAD_CERT_TTL');
+  if (v === undefined || v === '') return undefined;
+  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(v.trim());
+  const seconds = m ? Math.floor(Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's' | 'm' | 'h']) : NaN;
+  if (!(seconds >= 1)) throw new CliError(ExitCode.USAGE, `--cert-ttl ${v}: expected a duration such as 6s, 90m or 24h`);
+  return seconds;
+}
+
 function keyValues(items: readonly string[], flag: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const l of items) {
@@ -46,6 +56,9 @@ export const runCommand: Command = {
   --locality R/Z/S        workload locality
   --name POD              workload name (default NAME-V-<random>)
   --control-plane URL     the control plane's API (default $MESH_SERVER)
+  --cert-ttl DURATION     workload certificate lifetime asked of Citadel (6s, 90m, 24h;
+                          default $MESH_WORKLOAD_CERT_TTL, else the CA's default, 24 h);
+                          renewed at 80 % of it
   --wait-for-service HOST wait until Pilot knows HOST before giving the app its
                           environment (repeatable; mesh up passes every declared service)
   --capture               traffic capture (root): the app runs in network namespace
@@ -78,6 +91,7 @@ sidecar (uid 1337), and the namespace is removed when it exits.`,
     locality: { type: 'string' },
     name: { type: 'string' },
     'control-plane': { type: 'string' },
+    'cert-ttl': { type: 'string' },
     capture: { type: 'boolean' },
     'capture-mode': { type: 'string' },
     'capture-bridge': { type: 'string' },
@@ -96,6 +110,7 @@ sidecar (uid 1337), and the namespace is removed when it exits.`,
     const servicePort = port(flags, 'port');
     const appPort = port(flags, 'app-port');
     const locality = str(flags, 'locality');
+    const certTtlSeconds = certTtl(flags);
     let setting;
     try {
       setting = flags.capture === true ? 'on' : parseCaptureSetting(str(flags, 'capture-mode'), '--capture-mode');
@@ -122,6 +137,7 @@ sidecar (uid 1337), and the namespace is removed when it exits.`,
       labels: keyValues(strings(flags, 'label'), 'label'),
       workloadName: name,
       ...(locality ? { locality } : {}),
+      ...(certTtlSeconds !== undefined ? { certTtlSeconds } : {}),
       ensureServiceEntry: true,
       waitForServices: strings(flags, 'wait-for-service'),
       command: positionals,

@@ -89,6 +89,8 @@ export interface SidecarOptions {
   readonly configTimeoutMs?: number;
   /** Capture mode (inside the workload namespace); absent: no capture. */
   readonly capture?: SidecarCapture;
+  /** Requested workload certificate lifetime in seconds (the CSR's validity_duration); absent or 0: the CA's default. */
+  readonly certTtlSeconds?: number;
   readonly log: Logger;
 }
 
@@ -169,7 +171,7 @@ export class Sidecar {
     // Identity: a key made here, a certificate from Citadel.
     const id = spiffeId({ trustDomain: info.trustDomain, namespace: o.namespace, serviceAccount: o.serviceAccount });
     this.caClient = new CaClient({ address: info.caAddress, rootCertsPem: info.trustBundlePem });
-    this.secrets = new SecretManager({ spiffeId: id, caClient: this.caClient, bootstrapToken: () => cp.bootstrapToken(o.namespace, o.serviceAccount), log: log.child({ scope: 'agent.certificates' }) });
+    this.secrets = new SecretManager({ spiffeId: id, caClient: this.caClient, bootstrapToken: () => cp.bootstrapToken(o.namespace, o.serviceAccount), ...(o.certTtlSeconds ? { ttlSeconds: o.certTtlSeconds } : {}), log: log.child({ scope: 'agent.certificates' }) });
     await this.secrets.start();
 
     const adminPort = await freePort(ip);
@@ -216,7 +218,7 @@ export class Sidecar {
     const dnsAddress = await this.dns.start();
     const id = spiffeId({ trustDomain: c.info.trustDomain, namespace: o.namespace, serviceAccount: o.serviceAccount });
     this.caClient = new CaClient({ address: c.info.caAddress, rootCertsPem: c.info.trustBundlePem });
-    this.secrets = new SecretManager({ spiffeId: id, caClient: this.caClient, bootstrapToken: c.bootstrapToken, log: log.child({ scope: 'agent.certificates' }) });
+    this.secrets = new SecretManager({ spiffeId: id, caClient: this.caClient, bootstrapToken: c.bootstrapToken, ...(o.certTtlSeconds ? { ttlSeconds: o.certTtlSeconds } : {}), log: log.child({ scope: 'agent.certificates' }) });
     await this.secrets.start();
     const adminPort = 15000;
     const bootstrap = buildBootstrap({ o, ip: c.address, workloadName, labels, info: c.info, outboundPorts: {}, inboundPorts: {}, adminPort, adminAddress: '127.0.0.1', domain, capture: true });

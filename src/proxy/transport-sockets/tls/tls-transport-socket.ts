@@ -148,8 +148,12 @@ export class DownstreamTls implements DownstreamTransportSocket {
 export class UpstreamTls implements UpstreamTransportSocket {
   private readonly context: TlsContextProvider;
   private readonly sni: string | undefined;
-  /** Resumable sessions by host:port (Envoy's session cache per cluster). */
-  private readonly sessions = new Map<string, Buffer>();
+  /**
+   * Resumable sessions by host:port (Envoy's session cache per cluster), each
+   * with the TLS context it was made with: a session resumed after a
+   * certificate rotation would present the old (soon expired) certificate.
+   */
+  private readonly sessions = new Map<string, { readonly context: unknown; readonly session: Buffer }>();
 
   constructor(context: TlsContextProvider, sni: string | undefined) {
     this.context = context;
@@ -177,7 +181,7 @@ export class UpstreamTls implements UpstreamTransportSocket {
       servername: this.sni,
       secureContext: active?.secureContext,
       ALPNProtocols: alpn.length > 0 ? [...alpn] : undefined,
-      session: this.sessions.get(key),
+      session: active && this.sessions.get(key)?.context === active.secureContext ? this.sessions.get(key)!.session : undefined,
       rejectUnauthorized: validation?.trustedCa !== undefined,
       // Envoy checks the SAN matchers, not the host name, unless told to.
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
@@ -196,7 +200,8 @@ export class UpstreamTls implements UpstreamTransportSocket {
       return tls;
     }
     let secure = false;
-    tls.on('session', (session: Buffer) => this.sessions.set(key, session));
+    const context = active.secureContext;
+    tls.on('session', (session: Buffer) => this.sessions.set(key, { context, session }));
     tls.once('secureConnect', () => {
       secure = true;
       stats.handshake.value++;
