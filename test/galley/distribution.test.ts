@@ -17,46 +17,11 @@ import { GalleyClient } from '../../src/galley/distribution-client.ts';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse } from '../../src/xds/index.ts';
 import { ADS_PROTO_FILES, ADS_SERVICE, loadXdsProtos, packJsonAny, unpackJsonAny } from '../../src/xds/index.ts';
 import { GADGET, WIDGET, gadget, testRegistry, widget } from './fixtures/distribution-kinds.ts';
+import { Queue } from '../helpers/queue.ts';
 
 const FIXTURE = new URL('./fixtures/distribution-subscriber.ts', import.meta.url).pathname;
 const UNKNOWN = 'unknown.mesh.io/v1/Nothing';
 
-/** Values that arrive over time, taken in order; a take that waits too long fails the test. */
-class Queue<T> {
-  private readonly items: T[] = [];
-  private readonly waiters: Array<(item: T) => void> = [];
-  push(item: T): void {
-    const waiter = this.waiters.shift();
-    if (waiter) waiter(item);
-    else this.items.push(item);
-  }
-  get size(): number {
-    return this.items.length;
-  }
-  take(timeoutMs = 5000): Promise<T> {
-    const item = this.items.shift();
-    if (item !== undefined) return Promise.resolve(item);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`nothing arrived within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const waiter = (value: T) => {
-        clearTimeout(timer);
-        resolve(value);
-      };
-      this.waiters.push(waiter);
-    });
-  }
-  /** Takes items until one matches; the ones before it are dropped. */
-  async takeUntil(match: (item: T) => boolean, timeoutMs = 10000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const item = await this.take(Math.max(1, deadline - Date.now()));
-      if (match(item)) return item;
-    }
-  }
-}
 
 interface Galley {
   port: number;

@@ -11,35 +11,9 @@ import type { PilotXdsServerOptions } from '../../src/pilot/xds-server/index.ts'
 import { PilotXdsServer } from '../../src/pilot/xds-server/index.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 export { FakeClock };
+import { Queue } from '../helpers/queue.ts';
+export { Queue };
 
-/** Values that arrive over time, taken in order; a take that waits too long fails the test. */
-export class Queue<T> {
-  private readonly items: T[] = [];
-  private readonly waiters: Array<(item: T) => void> = [];
-  push(item: T): void {
-    const waiter = this.waiters.shift();
-    if (waiter) waiter(item);
-    else this.items.push(item);
-  }
-  get size(): number {
-    return this.items.length;
-  }
-  take(timeoutMs = 5000): Promise<T> {
-    const item = this.items.shift();
-    if (item !== undefined) return Promise.resolve(item);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`nothing arrived within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const waiter = (value: T) => {
-        clearTimeout(timer);
-        resolve(value);
-      };
-      this.waiters.push(waiter);
-    });
-  }
-}
 
 
 /** A push context holding, per type URL, the resources every proxy gets. */
