@@ -11,6 +11,7 @@ import type { DiscoveryRequest, DiscoveryResponse, NodeMessage } from '../../xds
 import type { Logger } from '../../common/index.ts';
 import type { XdsConfigSink } from './xds-sink.ts';
 import { ORDER, STAT_SCOPE, applyResources } from './xds-sink.ts';
+import { ReconnectBackoff } from './reconnect-backoff.ts';
 
 
 interface Subscription {
@@ -42,8 +43,7 @@ export class AdsClient {
   private stream: Stream | undefined;
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
-  private backoffMs: number;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly backoff: ReconnectBackoff;
   private sentNode = false;
   private readonly seen = new Set<string>();
   private markInitialized!: () => void;
@@ -53,7 +53,7 @@ export class AdsClient {
   constructor(proxy: XdsConfigSink, options: AdsClientOptions) {
     this.proxy = proxy;
     this.options = options;
-    this.backoffMs = options.initialBackoffMs ?? 500;
+    this.backoff = new ReconnectBackoff(options);
     const Client = loadXdsProtos().service(ADS_SERVICE);
     this.client = new Client(options.target, grpc.credentials.createInsecure()) as unknown as AdsClient['client'];
     for (const t of ORDER) this.subs.set(t, { typeUrl: t, wildcard: t === TypeUrl.Cluster || t === TypeUrl.Listener, names: [], version: '', nonce: '', requested: false });
@@ -65,7 +65,7 @@ export class AdsClient {
 
   stop(): void {
     this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.backoff.cancel();
     this.stream?.cancel();
     this.client.close();
     this.markInitialized();
@@ -79,7 +79,7 @@ export class AdsClient {
     const connected = this.proxy.stats.gauge('control_plane.connected_state');
     stream.on('metadata', () => {
       connected.value = 1;
-      this.backoffMs = this.options.initialBackoffMs ?? 500;
+      this.backoff.reset();
     });
     stream.on('data', (res: DiscoveryResponse) => {
       connected.value = 1;
@@ -90,10 +90,8 @@ export class AdsClient {
       this.stream = undefined;
       connected.value = 0;
       if (this.stopped) return;
-      this.options.logger.warn({ err: err?.message, backoffMs: this.backoffMs }, 'ADS stream closed; reconnecting');
-      this.retryTimer = setTimeout(() => this.connect(), this.backoffMs);
-      this.retryTimer.unref();
-      this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
+      const backoffMs = this.backoff.schedule(() => this.connect());
+      this.options.logger.warn({ err: err?.message, backoffMs }, 'ADS stream closed; reconnecting');
     };
     stream.on('error', retry);
     stream.on('end', () => retry());

@@ -11,6 +11,7 @@ import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '../../xds/in
 import type { AdsClientOptions } from './ads-client.ts';
 import type { XdsConfigSink } from './xds-sink.ts';
 import { ORDER, STAT_SCOPE, applyResources } from './xds-sink.ts';
+import { ReconnectBackoff } from './reconnect-backoff.ts';
 
 interface DeltaSubscription {
   readonly typeUrl: string;
@@ -31,8 +32,7 @@ export class DeltaAdsClient {
   private stream: Stream | undefined;
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
-  private backoffMs: number;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly backoff: ReconnectBackoff;
   private sentNode = false;
   private readonly seen = new Set<string>();
   private markInitialized!: () => void;
@@ -41,7 +41,7 @@ export class DeltaAdsClient {
   constructor(sink: XdsConfigSink, options: AdsClientOptions) {
     this.sink = sink;
     this.options = options;
-    this.backoffMs = options.initialBackoffMs ?? 500;
+    this.backoff = new ReconnectBackoff(options);
     const Client = loadXdsProtos().service(ADS_SERVICE);
     this.client = new Client(options.target, grpc.credentials.createInsecure()) as unknown as DeltaAdsClient['client'];
     for (const t of ORDER) this.subs.set(t, { typeUrl: t, wildcard: t === TypeUrl.Cluster || t === TypeUrl.Listener, names: new Set(), held: new Map(), started: false });
@@ -53,7 +53,7 @@ export class DeltaAdsClient {
 
   stop(): void {
     this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.backoff.cancel();
     this.stream?.cancel();
     this.client.close();
     this.markInitialized();
@@ -67,7 +67,7 @@ export class DeltaAdsClient {
     const connected = this.sink.stats.gauge('control_plane.connected_state');
     stream.on('data', (res: DeltaDiscoveryResponse) => {
       connected.value = 1;
-      this.backoffMs = this.options.initialBackoffMs ?? 500;
+      this.backoff.reset();
       this.queue = this.queue.then(() => this.onResponse(stream, res));
     });
     const retry = (err?: Error): void => {
@@ -75,10 +75,8 @@ export class DeltaAdsClient {
       this.stream = undefined;
       connected.value = 0;
       if (this.stopped) return;
-      this.options.logger.warn({ err: err?.message, backoffMs: this.backoffMs }, 'delta ADS stream closed; reconnecting');
-      this.retryTimer = setTimeout(() => this.connect(), this.backoffMs);
-      this.retryTimer.unref();
-      this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
+      const backoffMs = this.backoff.schedule(() => this.connect());
+      this.options.logger.warn({ err: err?.message, backoffMs }, 'delta ADS stream closed; reconnecting');
     };
     stream.on('error', retry);
     stream.on('end', () => retry());
