@@ -197,8 +197,10 @@ describe('traffic capture in network namespaces', { skip, timeout: 50_000 }, () 
   });
 
   test('IPv6: ip6tables rules redirect, and IP6T_SO_ORIGINAL_DST gives the original [addr]:port', async () => {
-    const v6a = `fd00:${tag.slice(0, 4)}::a`;
-    const v6b = `fd00:${tag.slice(0, 4)}::b`;
+    // Written in canonical form (no leading zeros in a group), as the kernel hands it back.
+    const group = (Number.parseInt(tag.slice(0, 4), 16) | 0x1000).toString(16);
+    const v6a = `fd00:${group}::a`;
+    const v6b = `fd00:${group}::b`;
     await execInNamespace(a.name, 'ip', ['addr', 'add', `${v6a}/64`, 'dev', 'eth0', 'nodad']);
     await execInNamespace(b.name, 'ip', ['addr', 'add', `${v6b}/64`, 'dev', 'eth0', 'nodad']);
     await applyCaptureRules(a.name, { dnsServers: 'all', ipv6: true });
