@@ -5,10 +5,11 @@ import { denierAdapter } from './denier.ts';
 import { listcheckerAdapter } from './listchecker.ts';
 import { memquotaAdapter } from './memquota.ts';
 import { prometheusAdapter } from './prometheus.ts';
+import { redisquotaAdapter } from './redisquota.ts';
 import { stdioAdapter } from './stdio.ts';
 import { MixerError, MixerErrorCode } from '../errors.ts';
 
-export const BUILTIN_ADAPTERS: readonly AdapterInfo<any>[] = [denierAdapter, listcheckerAdapter, memquotaAdapter, stdioAdapter, prometheusAdapter];
+export const BUILTIN_ADAPTERS: readonly AdapterInfo<any>[] = [denierAdapter, listcheckerAdapter, memquotaAdapter, redisquotaAdapter, stdioAdapter, prometheusAdapter];
 
 /** Adapters by name. A name registered twice is a start-up error (MESH_ERR_MIXER_DUPLICATE_ADAPTER). */
 export function adapterRegistry(adapters: readonly AdapterInfo<any>[] = BUILTIN_ADAPTERS): ReadonlyMap<string, AdapterInfo<any>> {
@@ -20,4 +21,4 @@ export function adapterRegistry(adapters: readonly AdapterInfo<any>[] = BUILTIN_
   return map;
 }
 
-export { denierAdapter, listcheckerAdapter, memquotaAdapter, prometheusAdapter, stdioAdapter };
+export { denierAdapter, listcheckerAdapter, memquotaAdapter, prometheusAdapter, redisquotaAdapter, stdioAdapter };

@@ -4,10 +4,9 @@
 // injected clock; state lives as long as the handler (Mixer keeps a handler
 // across config changes that do not touch it).
 
-import { formatValue } from '../../api/index.ts';
-import type { AttributeValue } from '../../api/index.ts';
 import type { AdapterInfo, Instance, ParamError, QuotaArgs, QuotaResult } from './adapter.ts';
-import { durationParam, isRecord } from './adapter.ts';
+import { durationParam } from './adapter.ts';
+import { amountParam, dimensionsKey, instanceDimensions, matchingOverride, quotaFor, validateOverrideList, validateQuotaList } from './quota-limits.ts';
 
 export interface QuotaOverride {
   readonly dimensions: Readonly<Record<string, string>>;
@@ -27,12 +26,6 @@ export interface MemQuotaParams {
   readonly quotas: readonly QuotaConfig[];
 }
 
-/** `name.namespace` and Istio 1.0's `name.kind.namespace` (`requestcount.quota.istio-system`) name the same instance. */
-function canonicalQuotaName(name: string): string {
-  const parts = name.split('.');
-  return parts.length === 3 ? `${parts[0]}.${parts[2]}` : name;
-}
-
 export const memquotaAdapter: AdapterInfo<MemQuotaParams> = {
   name: 'memquota',
   description: 'Rolling-window quotas kept in memory',
@@ -40,38 +33,17 @@ export const memquotaAdapter: AdapterInfo<MemQuotaParams> = {
   defaultConfig: { quotas: [] },
   validate(raw) {
     const errors: ParamError[] = [];
-    const quotas: QuotaConfig[] = [];
-    const list = raw.quotas ?? [];
-    if (!Array.isArray(list)) return { errors: [{ path: 'quotas', message: 'must be a list' }] };
-    const names = new Set<string>();
-    list.forEach((q: unknown, i) => {
-      const at = `quotas[${i}]`;
-      if (!isRecord(q)) return void errors.push({ path: at, message: 'must be an object' });
-      const name = q.name;
-      if (typeof name !== 'string' || name === '') errors.push({ path: `${at}.name`, message: 'must name the quota instance' });
-      else if (names.has(canonicalQuotaName(name))) errors.push({ path: `${at}.name`, message: `duplicate quota "${name}"` });
-      else names.add(canonicalQuotaName(name));
-      const maxAmount = q.maxAmount;
-      if (typeof maxAmount !== 'number' || !Number.isInteger(maxAmount) || maxAmount < 0) errors.push({ path: `${at}.maxAmount`, message: 'must be a non-negative integer' });
+    const quotas = validateQuotaList(raw.quotas, errors, (q, at, name): QuotaConfig => {
+      const maxAmount = amountParam(q.maxAmount, `${at}.maxAmount`, errors);
       const validDurationMs = q.validDuration === undefined ? 0 : durationParam(q.validDuration);
       if (validDurationMs === undefined) errors.push({ path: `${at}.validDuration`, message: 'must be a duration such as "1s"' });
-      const overrides: QuotaOverride[] = [];
-      const rawOverrides = q.overrides ?? [];
-      if (!Array.isArray(rawOverrides)) errors.push({ path: `${at}.overrides`, message: 'must be a list' });
-      else {
-        rawOverrides.forEach((o: unknown, j) => {
-          const oAt = `${at}.overrides[${j}]`;
-          if (!isRecord(o)) return void errors.push({ path: oAt, message: 'must be an object' });
-          const dims = o.dimensions ?? {};
-          if (!isRecord(dims) || Object.keys(dims).length === 0) errors.push({ path: `${oAt}.dimensions`, message: 'must map at least one dimension to a value' });
-          const max = o.maxAmount;
-          if (typeof max !== 'number' || !Number.isInteger(max) || max < 0) errors.push({ path: `${oAt}.maxAmount`, message: 'must be a non-negative integer' });
-          const dur = o.validDuration === undefined ? validDurationMs : durationParam(o.validDuration);
-          if (dur === undefined) errors.push({ path: `${oAt}.validDuration`, message: 'must be a duration such as "1s"' });
-          if (isRecord(dims)) overrides.push({ dimensions: Object.fromEntries(Object.entries(dims).map(([k, v]) => [k, String(v)])), maxAmount: max as number, validDurationMs: dur ?? 0 });
-        });
-      }
-      quotas.push({ name: canonicalQuotaName(String(name)), maxAmount: maxAmount as number, validDurationMs: validDurationMs ?? 0, overrides });
+      const overrides = validateOverrideList(q.overrides, at, errors, (o, oAt, dimensions): QuotaOverride => {
+        const max = amountParam(o.maxAmount, `${oAt}.maxAmount`, errors);
+        const dur = o.validDuration === undefined ? validDurationMs : durationParam(o.validDuration);
+        if (dur === undefined) errors.push({ path: `${oAt}.validDuration`, message: 'must be a duration such as "1s"' });
+        return { dimensions, maxAmount: max, validDurationMs: dur ?? 0 };
+      });
+      return { name, maxAmount, validDurationMs: validDurationMs ?? 0, overrides };
     });
     if (errors.length > 0) return { errors };
     return { params: { quotas }, errors };
@@ -81,12 +53,12 @@ export const memquotaAdapter: AdapterInfo<MemQuotaParams> = {
     const windows = new Map<string, RollingWindow>();
     return {
       handleQuota(instance: Instance, args: QuotaArgs): QuotaResult {
-        const config = byName.get(instance.name) ?? byName.get(instance.name.split('.')[0]!);
+        const config = quotaFor(byName, instance.name);
         // A quota the handler was not configured for is not limited (Istio granted it).
         if (!config) return { granted: args.amount, validDurationMs: 0 };
-        const dims = (instance.fields.dimensions as ReadonlyMap<string, AttributeValue> | undefined) ?? new Map<string, AttributeValue>();
-        const limit = limitFor(config, dims);
-        const key = `${config.name}\u0000${[...dims].map(([k, v]) => `${k}=${formatValue(v)}`).sort().join('\u0000')}`;
+        const dims = instanceDimensions(instance);
+        const limit = matchingOverride(config.overrides, dims) ?? config;
+        const key = `${config.name}\u0000${dimensionsKey(dims)}`;
         let window = windows.get(key);
         if (!window) {
           window = new RollingWindow();
@@ -105,21 +77,6 @@ export const memquotaAdapter: AdapterInfo<MemQuotaParams> = {
     };
   },
 };
-
-function limitFor(config: QuotaConfig, dims: ReadonlyMap<string, AttributeValue>): { maxAmount: number; validDurationMs: number } {
-  for (const o of config.overrides) {
-    let all = true;
-    for (const [k, v] of Object.entries(o.dimensions)) {
-      const actual = dims.get(k);
-      if (actual === undefined || formatValue(actual) !== v) {
-        all = false;
-        break;
-      }
-    }
-    if (all) return o;
-  }
-  return config;
-}
 
 /** Allocations inside a rolling window, oldest first. */
 class RollingWindow {
