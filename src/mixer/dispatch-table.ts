@@ -8,13 +8,16 @@
 import type { AttributeValue, AttributeVocabulary, CompiledExpression, CompiledParams, ConfigObject, TemplateShape, ValueType } from '../api/index.ts';
 import { AttributeVocabulary as Vocabulary, TEMPLATES, compileExpression, compileInstanceParams } from '../api/index.ts';
 import type { ConfigSnapshot } from '../galley/index.ts';
-import type { AdapterEnv, AdapterInfo, Handler, Instance, InstanceField, InstanceValue } from './adapters/adapter.ts';
+import type { AdapterEnv, AdapterInfo, Handler, Instance, InstanceField, InstanceFieldTypes, InstanceValue } from './adapters/adapter.ts';
 import type { AttributeBag } from './attribute-bag.ts';
 import { MixerErrorCode } from './errors.ts';
+import type { AdapterConnectionSpec, AdapterSpec, OutOfProcessOptions } from './out-of-process/index.ts';
+import { outOfProcessAdapter, sharedAdapterConnections } from './out-of-process/index.ts';
 
 /** Istio type URLs (as Galley's snapshots key them) of the kinds Mixer reads. */
 export const POLICY_TYPE_URLS = {
   handler: 'config.istio.io/v1alpha2/handler',
+  adapter: 'config.istio.io/v1alpha2/adapter',
   instance: 'config.istio.io/v1alpha2/instance',
   rule: 'config.istio.io/v1alpha2/rule',
   attributemanifest: 'config.istio.io/v1alpha2/attributemanifest',
@@ -44,6 +47,8 @@ export interface InstanceEntry {
   readonly name: string;
   readonly template: TemplateShape;
   readonly params: CompiledParams;
+  /** The params' static types, handed to adapters with every instance. */
+  readonly types: InstanceFieldTypes;
 }
 
 export interface HeaderOperation {
@@ -96,6 +101,8 @@ export interface BuildOptions {
   /** Handlers of the previous table, by key, to reuse instead of rebuilding. */
   readonly previous?: DispatchTable;
   readonly env: (handlerName: string) => AdapterEnv;
+  /** Connections and limits of out-of-process adapters; the process-wide pool by default. */
+  readonly outOfProcess?: OutOfProcessOptions;
 }
 
 export type BuildResult = { readonly table: DispatchTable; readonly problems: readonly [] } | { readonly table?: undefined; readonly problems: readonly ConfigProblem[] };
@@ -131,19 +138,21 @@ export function buildDispatchTable(snapshot: ConfigSnapshot, options: BuildOptio
   for (const h of options.previous?.handlers.values() ?? []) previousByKey.set(h.key, h);
   const handlers = new Map<string, HandlerEntry>();
   const built: Handler[] = [];
+  const adapterObjects = new Map<string, ConfigObject>();
+  for (const obj of snapshot.objects(POLICY_TYPE_URLS.adapter)) {
+    if (options.adapters.has(obj.metadata.name)) problem('adapter', obj, 'metadata.name', `an adapter object may not take the name of the built-in adapter "${obj.metadata.name}"; rename it`);
+    else adapterObjects.set(qualified(obj), obj);
+  }
   for (const obj of snapshot.objects(POLICY_TYPE_URLS.handler)) {
-    const spec = obj.spec as { compiledAdapter?: string; adapter?: string; params?: Record<string, unknown> };
-    const adapterName = spec.compiledAdapter ?? '';
-    const adapter = options.adapters.get(adapterName);
-    if (!adapter) {
-      problem('handler', obj, spec.compiledAdapter ? 'spec.compiledAdapter' : 'spec.adapter', spec.compiledAdapter ? `unknown adapter "${adapterName}": known are ${[...options.adapters.keys()].join(', ')}` : 'out-of-process adapters are not supported', MixerErrorCode.UNKNOWN_ADAPTER);
-      continue;
-    }
+    const spec = obj.spec as { compiledAdapter?: string; adapter?: string; params?: Record<string, unknown>; connection?: AdapterConnectionSpec };
+    const found = resolveAdapter(obj, spec, adapterObjects, options, problem);
+    if (!found) continue;
+    const { adapter, identity } = found;
     const { params, errors } = adapter.validate(spec.params ?? {});
     for (const e of errors) problem('handler', obj, `spec.params.${e.path}`, e.message, MixerErrorCode.ADAPTER_PARAMS);
     if (!params) continue;
     const name = qualified(obj);
-    const key = `${name}\u0000${adapterName}\u0000${JSON.stringify(params)}`;
+    const key = `${name}\u0000${identity}\u0000${JSON.stringify(params)}`;
     const reused = previousByKey.get(key);
     if (reused) {
       handlers.set(name, reused);
@@ -154,7 +163,7 @@ export function buildDispatchTable(snapshot: ConfigSnapshot, options: BuildOptio
       built.push(handler);
       handlers.set(name, { name, adapter, handler, key });
     } catch (err) {
-      problem('handler', obj, 'spec.params', `the ${adapterName} adapter could not build a handler: ${(err as Error).message}`);
+      problem('handler', obj, 'spec.params', `the ${adapter.name} adapter could not build a handler: ${(err as Error).message}`);
     }
   }
 
@@ -162,15 +171,17 @@ export function buildDispatchTable(snapshot: ConfigSnapshot, options: BuildOptio
   const instances = new Map<string, InstanceEntry>();
   for (const obj of snapshot.objects(POLICY_TYPE_URLS.instance)) {
     const spec = obj.spec as { compiledTemplate?: string; template?: string; params?: Record<string, unknown> };
-    const template = TEMPLATES[spec.compiledTemplate ?? ''];
+    // `template: metric` (how Istio's out-of-process adapter samples name a
+    // template) means the same template when it is one of the compiled-in ones.
+    const template = TEMPLATES[spec.compiledTemplate ?? spec.template ?? ''];
     if (!template) {
-      problem('instance', obj, 'spec.compiledTemplate', spec.compiledTemplate ? `unknown template "${spec.compiledTemplate}"` : 'out-of-process templates are not supported');
+      problem('instance', obj, spec.compiledTemplate ? 'spec.compiledTemplate' : 'spec.template', spec.compiledTemplate ? `unknown template "${spec.compiledTemplate}"` : `template "${spec.template ?? ''}" is not one of the templates Mixer has (${Object.keys(TEMPLATES).join(', ')}); template objects are not supported`);
       continue;
     }
     const compiled = compileInstanceParams(template, spec.params ?? {}, vocabulary);
     const errors = compiled.problems.filter((p) => p.severity === 'error');
     for (const p of errors) problem('instance', obj, ['spec.params', ...p.path].join('.'), p.message);
-    if (errors.length === 0) instances.set(qualified(obj), { name: qualified(obj), template, params: compiled.params });
+    if (errors.length === 0) instances.set(qualified(obj), { name: qualified(obj), template, params: compiled.params, types: typesOf(compiled.params) });
   }
 
   // 4. Rules: match typed BOOL, references resolved, templates supported by the handler.
@@ -283,6 +294,58 @@ export function buildDispatchTable(snapshot: ConfigSnapshot, options: BuildOptio
   return { table, problems: [] };
 }
 
+/**
+ * The adapter of a handler: a compiled-in one by `compiledAdapter`, or an
+ * out-of-process one from the `adapter` object named by `adapter` (looked up
+ * in the handler's namespace, then the root namespace, as Istio did) and the
+ * handler's `connection`. `identity` keys handler reuse across tables.
+ */
+function resolveAdapter(
+  obj: ConfigObject,
+  spec: { compiledAdapter?: string; adapter?: string; connection?: AdapterConnectionSpec },
+  adapterObjects: ReadonlyMap<string, ConfigObject>,
+  options: BuildOptions,
+  problem: (kind: string, obj: ConfigObject, path: string, message: string, code?: string) => void,
+): { adapter: AdapterInfo<any>; identity: string } | undefined {
+  if (spec.compiledAdapter || !spec.adapter) {
+    const name = spec.compiledAdapter ?? '';
+    const adapter = options.adapters.get(name);
+    if (!adapter) problem('handler', obj, 'spec.compiledAdapter', `unknown adapter "${name}": known are ${[...options.adapters.keys()].join(', ')}`, MixerErrorCode.UNKNOWN_ADAPTER);
+    return adapter && { adapter, identity: name };
+  }
+  const ns = obj.metadata.namespace ?? 'default';
+  const adapterObj = adapterObjects.get(resolveRef(spec.adapter, ns)) ?? adapterObjects.get(resolveRef(spec.adapter, options.rootNamespace));
+  if (!adapterObj) {
+    problem('handler', obj, 'spec.adapter', `adapter "${spec.adapter}" not found: an out-of-process handler needs an adapter object (config.istio.io/v1alpha2 adapter) declaring its templates, in namespace ${ns} or ${options.rootNamespace}`, MixerErrorCode.UNKNOWN_ADAPTER);
+    return undefined;
+  }
+  if (!spec.connection?.address) {
+    problem('handler', obj, 'spec.connection.address', 'an out-of-process adapter needs connection.address (host:port)');
+    return undefined;
+  }
+  const adapterSpec = adapterObj.spec as AdapterSpec;
+  try {
+    const adapter = outOfProcessAdapter(adapterObj.metadata.name, adapterSpec, spec.connection, options.outOfProcess ?? { connections: sharedAdapterConnections });
+    return { adapter, identity: JSON.stringify([qualified(adapterObj), adapterSpec, spec.connection]) };
+  } catch (err) {
+    // The message starts with the adapter's field (`config: ...`, `templates: ...`).
+    const [field, ...rest] = (err as Error).message.split(': ');
+    problem('adapter', adapterObj, `spec.${field}`, `${rest.join(': ')} (used by handler ${qualified(obj)})`);
+    return undefined;
+  }
+}
+
+/** The static types of compiled params, in the same shape (maps as objects keyed by entry name). */
+function typesOf(params: CompiledParams): InstanceFieldTypes {
+  const out: Record<string, string | InstanceFieldTypes> = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (v instanceof Map) out[k] = Object.fromEntries([...(v as ReadonlyMap<string, CompiledExpression>)].map(([name, e]) => [name, e.type]));
+    else if (isCompiled(v)) out[k] = v.type;
+    else out[k] = typesOf(v as CompiledParams);
+  }
+  return out;
+}
+
 function collectAttributes(params: CompiledParams, into: Set<string>): void {
   for (const v of Object.values(params)) {
     if (v instanceof Map) for (const e of v.values()) for (const a of (e as CompiledExpression).attributes) into.add(a);
@@ -304,7 +367,7 @@ function stringMatcher(sm: { exact?: string; prefix?: string; regex?: string }):
 
 /** Evaluates an instance's compiled params against a bag; absent values are left out. */
 export function buildInstance(entry: InstanceEntry, bag: AttributeBag): Instance {
-  return { name: entry.name, template: entry.template.name, fields: evaluateParams(entry.params, bag) };
+  return { name: entry.name, template: entry.template.name, fields: evaluateParams(entry.params, bag), types: entry.types };
 }
 
 function evaluateParams(params: CompiledParams, bag: AttributeBag): InstanceValue {

@@ -14,11 +14,22 @@ export interface InstanceValue {
   readonly [field: string]: InstanceField;
 }
 
+/** The declared types of an instance's fields (ValueType names or ANY), mirroring `fields`; a map field is an object keyed by entry name. */
+export interface InstanceFieldTypes {
+  readonly [field: string]: string | InstanceFieldTypes;
+}
+
 export interface Instance {
   /** `name.namespace` of the instance object. */
   readonly name: string;
   readonly template: string;
   readonly fields: InstanceValue;
+  /**
+   * The expressions' static types, shared by every instance of one instance
+   * object (no per-request cost). Out-of-process adapters need them to pick
+   * the wire type (an IP_ADDRESS and a STRING are both strings here).
+   */
+  readonly types?: InstanceFieldTypes;
 }
 
 /** gRPC status codes used by check results. */

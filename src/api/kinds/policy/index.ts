@@ -1,5 +1,6 @@
 // config.istio.io/v1alpha2 kinds (Mixer's handler, instance, rule, ...).
 import type { KindDefinition } from '../../kind-registry.ts';
+import { adapterKind } from './adapter.ts';
 import { attributeManifestKind } from './attribute-manifest.ts';
 import { handlerKind } from './handler.ts';
 import { instanceKind } from './instance.ts';
@@ -7,4 +8,4 @@ import { quotaSpecBindingKind } from './quota-spec-binding.ts';
 import { quotaSpecKind } from './quota-spec.ts';
 import { ruleKind } from './rule.ts';
 
-export const policyKinds: KindDefinition[] = [handlerKind, instanceKind, ruleKind, attributeManifestKind, quotaSpecKind, quotaSpecBindingKind];
+export const policyKinds: KindDefinition[] = [handlerKind, adapterKind, instanceKind, ruleKind, attributeManifestKind, quotaSpecKind, quotaSpecBindingKind];
