@@ -4,7 +4,7 @@ export { keyOf, keyString, describeObject, groupOf, versionOf } from './object.t
 export type { Diagnostic, Severity } from './diagnostics.ts';
 export { Diagnostics, FieldPath, at } from './diagnostics.ts';
 export type { KindDefinition, ValidationContext } from './kind-registry.ts';
-export { KindRegistry, istioTypeUrl } from './kind-registry.ts';
+export { KindRegistry, istioTypeUrl, kubernetesForm } from './kind-registry.ts';
 export { istioKinds, createKindRegistry } from './kinds/index.ts';
 export type { ValidationResult, ValidateOptions } from './validate.ts';
 export { validateObject, hasErrors, formatDiagnostic } from './validate.ts';
@@ -16,3 +16,5 @@ export { defaultMeshConfig, parseMeshConfig, validateMeshConfig, meshConfigSchem
 export type { VirtualServiceSpec, DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, SidecarSpec, WorkloadEntrySpec, WorkloadGroupSpec } from './kinds/networking/index.ts';
 export type { AttributeValue, ValueType, AttributeSource, CompiledExpression, CompileOptions, CompileResult, ExprType, TemplateField, TemplateShape, TemplateVariety, CompiledParams, ParamProblem } from './cexl/index.ts';
 export { ATTRIBUTE_VALUE_TYPES, BUILTIN_ATTRIBUTES, AttributeVocabulary, compileExpression, mustCompile, assignable, canonicalIp, globMatch, parseDurationMs, formatValue, TEMPLATES, compileInstanceParams } from './cexl/index.ts';
+export { secretKind, credentialMaterial, parseCertificateChain, CREDENTIAL_KEYS, SECRET_TYPE_OPAQUE, SECRET_TYPE_TLS } from './kinds/core/index.ts';
+export type { SecretSpec, CredentialMaterial } from './kinds/core/index.ts';

@@ -31,6 +31,24 @@ export interface KindDefinition<Spec = any> {
   readonly clusterScoped?: boolean;
   readonly spec: z.ZodType<Spec>;
   readonly validate?: (spec: Spec, ctx: ValidationContext) => void;
+  /**
+   * Kubernetes core kinds (Secret) carry their content beside `metadata`, not
+   * under `spec`. These top-level fields are validated as the spec (paths
+   * without a `spec.` prefix) and stored in the spec slot; kubernetesForm()
+   * puts them back where Kubernetes has them.
+   */
+  readonly topLevelFields?: readonly string[];
+  /** The stored form of a valid spec (a Secret's stringData folded into data); default: as written. */
+  readonly normalize?: (spec: Spec) => unknown;
+  /** Why an object of this kind is passed over like other Kubernetes kinds (a Secret that is no TLS credential); undefined to accept it. */
+  readonly passOver?: (object: Record<string, unknown>) => string | undefined;
+}
+
+/** An object as Kubernetes shows it: for kinds with topLevelFields, the stored spec spread beside metadata. */
+export function kubernetesForm(obj: ConfigObject, def: Pick<KindDefinition, 'topLevelFields'> | undefined): Record<string, unknown> {
+  if (!def?.topLevelFields) return obj as unknown as Record<string, unknown>;
+  const { spec, ...rest } = obj;
+  return { ...rest, ...(spec as Record<string, unknown>) };
 }
 
 /** `networking.istio.io/v1/VirtualService`: the name a kind has on the wire (Galley over xDS). */

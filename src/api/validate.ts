@@ -71,14 +71,32 @@ export function validateObject(input: unknown, registry: KindRegistry, options: 
     return { object, diagnostics: diag.items, source };
   }
 
+  const passedOver = kind.passOver?.(raw);
+  if (passedOver !== undefined) return { object, diagnostics: [], source, ignored: passedOver };
+
   checkMetadata(object, kind, diag, options);
+  const root = kind.topLevelFields ? at('') : at('spec');
+  if (kind.topLevelFields) moveTopLevelFieldsIntoSpec(object, kind.topLevelFields, diag);
   const parsed = kind.spec.safeParse(object.spec ?? {}, { reportInput: true });
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) reportSchemaIssue(diag, at('spec'), issue);
-  } else if (kind.validate) {
-    kind.validate(parsed.data, { object, diag, path: at('spec') });
+    for (const issue of parsed.error.issues) reportSchemaIssue(diag, root, issue);
+  } else {
+    kind.validate?.(parsed.data, { object, diag, path: root });
+    if (kind.normalize && !diag.hasErrors) object.spec = kind.normalize(parsed.data);
   }
   return { object, kind, diagnostics: diag.items, source };
+}
+
+/** A Kubernetes core object (Secret) written as Kubernetes has it: its content fields become the spec the store keeps. */
+function moveTopLevelFieldsIntoSpec(object: ConfigObject, fields: readonly string[], diag: Diagnostics): void {
+  const record = object as unknown as Record<string, unknown>;
+  if (record.spec !== undefined) diag.error('spec', `${object.kind} has no spec; its fields are ${fields.join(', ')} beside metadata`);
+  const spec: Record<string, unknown> = {};
+  for (const f of fields) {
+    if (record[f] !== undefined) spec[f] = record[f];
+    delete record[f];
+  }
+  object.spec = spec;
 }
 
 function checkMetadata(object: ConfigObject, kind: KindDefinition, diag: Diagnostics, options: ValidateOptions): void {

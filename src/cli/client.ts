@@ -41,7 +41,7 @@ export class ApiClient {
   }
 
   async list(kind: KindDefinition, namespace?: string): Promise<ConfigObject[]> {
-    const path = namespace === undefined ? `/apis/${kind.group}/${kind.versions[0]}/${kind.plural}` : `/apis/${kind.group}/${kind.versions[0]}/namespaces/${encodeURIComponent(namespace)}/${kind.plural}`;
+    const path = namespace === undefined ? `${groupPath(kind)}/${kind.plural}` : `${groupPath(kind)}/namespaces/${encodeURIComponent(namespace)}/${kind.plural}`;
     return ((await this.request('GET', path)) as { items: ConfigObject[] }).items;
   }
 
@@ -84,8 +84,13 @@ export class ApiClient {
   }
 }
 
+/** Kubernetes' paths: `/api/v1` for the core group (Secret), `/apis/GROUP/VERSION` for the others. */
+function groupPath(kind: KindDefinition): string {
+  return kind.group === '' ? `/api/${kind.versions[0]}` : `/apis/${kind.group}/${kind.versions[0]}`;
+}
+
 function objectPath(kind: KindDefinition, namespace: string, name: string): string {
-  return `/apis/${kind.group}/${kind.versions[0]}/namespaces/${encodeURIComponent(namespace)}/${kind.plural}/${encodeURIComponent(name)}`;
+  return `${groupPath(kind)}/namespaces/${encodeURIComponent(namespace)}/${kind.plural}/${encodeURIComponent(name)}`;
 }
 
 /** A non-2xx answer of the API, mapped to the CLI's exit codes. */

@@ -12,6 +12,7 @@ import { applyCommand } from './commands/apply.ts';
 import { controlPlaneCommand } from './commands/control-plane.ts';
 import { deleteCommand } from './commands/delete.ts';
 import { getCommand } from './commands/get.ts';
+import { createCommand } from './commands/create.ts';
 import { validateCommand } from './commands/validate.ts';
 import { runCommand } from './commands/run.ts';
 import { upCommand } from './commands/up.ts';
@@ -20,7 +21,7 @@ import { gatewayCommand } from './commands/gateway.ts';
 import { ExitCode } from './exit-codes.ts';
 import { executeCommand } from './run-command.ts';
 
-const COMMANDS: readonly Command[] = [validateCommand, applyCommand, getCommand, deleteCommand, analyzeCommand, controlPlaneCommand, proxyCommand, proxyStatusCommand, proxyConfigCommand, bootstrapCommand, runCommand, gatewayCommand, upCommand, downCommand];
+const COMMANDS: readonly Command[] = [validateCommand, applyCommand, createCommand, getCommand, deleteCommand, analyzeCommand, controlPlaneCommand, proxyCommand, proxyStatusCommand, proxyConfigCommand, bootstrapCommand, runCommand, gatewayCommand, upCommand, downCommand];
 
 const processIo: CliIo = {
   out: (text) => process.stdout.write(text),

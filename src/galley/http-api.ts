@@ -4,7 +4,7 @@
 //
 //   GET    /status                                   store name, revision, backend status
 //   POST   /apply?dryRun=true&namespace=NS          body {"objects":[...]}
-//   GET    /apis/GROUP/VERSION/PLURAL                (all namespaces)
+//   GET    /apis/GROUP/VERSION/PLURAL                (all namespaces; the core group: /api/v1/PLURAL)
 //   GET    /apis/GROUP/VERSION/namespaces/NS/PLURAL
 //   GET    /apis/GROUP/VERSION/namespaces/NS/PLURAL/NAME
 //   DELETE /apis/GROUP/VERSION/namespaces/NS/PLURAL/NAME?resourceVersion=RV&dryRun=true
@@ -71,6 +71,8 @@ export function createHttpApiServer(options: HttpApiOptions): Server {
 async function handle(req: IncomingMessage, res: ServerResponse, options: HttpApiOptions, limits: HttpApiLimits): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  // Kubernetes serves its core group (Secret) at /api/v1/..., the others at /apis/GROUP/VERSION/...
+  if (parts[0] === 'api') parts.splice(0, 1, 'apis', '');
   const dryRun = url.searchParams.get('dryRun') === 'true';
 
   if (parts[0] === 'status' && parts.length === 1 && req.method === 'GET') {
@@ -96,7 +98,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpAp
     let name: string | undefined;
     if (rest[0] === 'namespaces' && rest.length >= 3) [, namespace, plural, name] = rest;
     else if (rest.length === 1) plural = rest[0];
-    const kind = group && plural ? options.registry.all().find((d) => d.group === group && d.plural === plural) : undefined;
+    const kind = group !== undefined && plural ? options.registry.all().find((d) => d.group === group && d.plural === plural) : undefined;
     if (!kind || !version || !kind.versions.includes(version) || rest.length > 4) throw new HttpError(404, GalleyErrorCode.NOT_FOUND, `no such resource path ${url.pathname}`);
     if (name !== undefined) {
       const key = { group: kind.group, kind: kind.kind, namespace: namespace!, name };

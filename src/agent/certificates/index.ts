@@ -11,3 +11,5 @@ export type { SdsServerOptions, SecretSource } from './sds-server.ts';
 export { systemAgentClock } from './clock.ts';
 export type { AgentClock } from './clock.ts';
 export { AgentError, AgentErrorCode } from './errors.ts';
+export { CredentialClient } from './credential-client.ts';
+export type { CredentialClientOptions } from './credential-client.ts';

@@ -1,6 +1,6 @@
 // `mesh apply -f FILE|DIR|- [--dry-run]`: validate locally, then create or update through the control plane.
 
-import { formatDiagnostic, hasErrors, istioKinds } from '../../api/index.ts';
+import { formatDiagnostic, hasErrors, istioKinds, kubernetesForm } from '../../api/index.ts';
 import { ApiClient, ApiRequestError } from '../client.ts';
 import type { Command } from '../command.ts';
 import { COMMON_FLAGS, str, strings } from '../command.ts';
@@ -29,7 +29,8 @@ Exit codes: 0 applied, 1 invalid config, 3 control plane unreachable, 5 conflict
       io.err(`error: ${invalid.length} invalid object(s); nothing was applied\n`);
       return ExitCode.INVALID;
     }
-    const objects = results.filter((r) => !r.ignored).map((r) => r.object);
+    // Sent as written (a Secret's data beside metadata): the server validates it again.
+    const objects = results.filter((r) => !r.ignored).map((r) => kubernetesForm(r.object, r.kind));
     if (objects.length === 0) {
       io.out('nothing to apply\n');
       return ExitCode.OK;
