@@ -10,3 +10,5 @@ export { buildPushContext, createGenerators } from './networking/index.ts';
 export type { PushContext } from './networking/index.ts';
 export { PilotXdsServer, createPilotDebugHandler } from './xds-server/index.ts';
 export type { ProxyStatus, ProxyConfig as ProxyConfigView } from './xds-server/index.ts';
+export { CredentialServer, DEFAULT_CREDENTIAL_LIMITS } from './credentials/index.ts';
+export type { CredentialServerLimits, CredentialServerOptions } from './credentials/index.ts';

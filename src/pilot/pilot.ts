@@ -5,6 +5,7 @@
 
 import type * as grpc from '@grpc/grpc-js';
 import type { MeshConfig } from '../api/index.ts';
+import { istioTypeUrl, secretKind } from '../api/index.ts';
 import type { Registry } from '../common/index.ts';
 import type { ConfigSnapshot } from '../galley/index.ts';
 import type { ProxyNode, ServiceRegistry } from './model/index.ts';
@@ -19,6 +20,7 @@ import type { DebugHandler, PilotLogger } from './xds-server/index.ts';
 
 /** Config kinds the local registry turns into services and endpoints (and its own push events). */
 const REGISTRY_TYPES: ReadonlySet<string> = new Set(['networking.istio.io/v1/ServiceEntry', 'networking.istio.io/v1/WorkloadEntry']);
+const SECRET_TYPE = istioTypeUrl(secretKind);
 
 /** What a VirtualService change can affect. */
 const ROUTE_TYPES: ReadonlySet<string> = new Set([TypeUrl.Listener, TypeUrl.RouteConfiguration]);
@@ -45,6 +47,8 @@ export class Pilot {
   readonly xds: PilotXdsServer<PushContext>;
   private readonly options: PilotOptions;
   private version = 0;
+  /** The push context built last: the next one keeps its cached resources where nothing they depend on changed. */
+  private lastPush: PushContext | undefined;
   private unsubscribers: (() => void)[] = [];
 
   constructor(options: PilotOptions) {
@@ -87,11 +91,16 @@ export class Pilot {
         // turn every WorkloadEntry change into a mesh-wide full push (seconds
         // at 1000 services x 2000 proxies instead of an EDS-only push).
         const changed = before ? snapshot.changedTypes(before) : undefined;
-        if (changed && changed.every((t) => REGISTRY_TYPES.has(t))) return;
-        // VirtualServices only shape listeners and routes: clusters and
-        // endpoints are not regenerated for them (Istio's cdsNeedsPush/edsNeedsPush).
-        const routesOnly = changed !== undefined && changed.length > 0 && changed.every((t) => t === VIRTUAL_SERVICE_TYPE);
-        this.xds.push({ full: true, push: this.buildPush(), reason: 'config', ...(routesOnly ? { types: ROUTE_TYPES } : {}) });
+        // Secrets reach gateways over SDS (credentials/credential-server.ts), never through generated xDS.
+        if (!changed || !changed.every((t) => REGISTRY_TYPES.has(t) || t === SECRET_TYPE)) {
+          // VirtualServices only shape listeners and routes: clusters and
+          // endpoints are not regenerated for them (Istio's cdsNeedsPush/edsNeedsPush).
+          const routesOnly = changed !== undefined && changed.length > 0 && changed.every((t) => t === VIRTUAL_SERVICE_TYPE);
+          this.xds.push({ full: true, push: this.buildPush(), reason: 'config', ...(routesOnly ? { types: ROUTE_TYPES } : {}) });
+        }
+        // Galley debounced this snapshot already (and the local registry's
+        // events for it came in the same turn): no second quiet period.
+        this.xds.pushPendingNow();
       }),
       this.registry.onChange((event) => {
         const push = this.buildPush();
@@ -116,14 +125,16 @@ export class Pilot {
     const snapshot = this.options.snapshots.current();
     if (!snapshot) throw new Error('Pilot needs a config snapshot before it can build a push context');
     this.version += 1;
-    return buildPushContext({
+    this.lastPush = buildPushContext({
       snapshot,
       services: this.registry.services(),
       endpoints: (hostname) => this.registry.endpoints(hostname),
       mesh: this.options.meshConfig,
       version: `${snapshot.version}.${this.version}`,
       ...(this.options.mixerAddress ? { mixerAddress: this.options.mixerAddress } : {}),
+      ...(this.lastPush ? { previous: this.lastPush } : {}),
     });
+    return this.lastPush;
   }
 
   // The proxy's own workload (labels, ports) decides its inbound listeners and sourceLabels matches.

@@ -9,11 +9,26 @@ import type { ConfigObject, DestinationRuleSpec, GatewaySpec, MeshConfig, Sideca
 import type { ConfigSnapshot } from '../galley/index.ts';
 import type { ProxyNode, PushContextLike, Service, ServiceEndpoint } from './model/index.ts';
 import { hostMatches, isVisible, labelsMatch, resolveHost } from './networking/hosts.ts';
+import type { ConfigKey } from './networking/xds-cache.ts';
+import { XdsCache } from './networking/xds-cache.ts';
 
 export const VIRTUAL_SERVICE_TYPE = 'networking.istio.io/v1/VirtualService';
 export const DESTINATION_RULE_TYPE = 'networking.istio.io/v1/DestinationRule';
 export const GATEWAY_TYPE = 'networking.istio.io/v1/Gateway';
 export const SIDECAR_TYPE = 'networking.istio.io/v1/Sidecar';
+
+/** Config kinds that reach a push context only through the service registry (as services and endpoints). */
+const REGISTRY_INPUT_TYPES: ReadonlySet<string> = new Set(['networking.istio.io/v1/ServiceEntry', 'networking.istio.io/v1/WorkloadEntry']);
+
+/** Cache dependencies (xds-cache.ts) on the set of services, of DestinationRules, and on which VirtualService applies to which host. */
+export const SERVICES_DEP: ConfigKey = 'Service/*';
+export const DESTINATION_RULES_DEP: ConfigKey = 'DestinationRule/*';
+export const VIRTUAL_SERVICE_SELECTION_DEP: ConfigKey = 'VirtualService/*';
+
+/** The cache dependency on one VirtualService's rules. */
+export function virtualServiceDep(vs: { readonly namespace: string; readonly name: string }): ConfigKey {
+  return `VirtualService/${vs.namespace}/${vs.name}`;
+}
 
 /** The gateway name that means "the sidecars of the mesh". */
 export const MESH_GATEWAY = 'mesh';
@@ -28,6 +43,8 @@ export interface PushContextOptions {
   readonly domainSuffix?: string;
   /** Mixer's gRPC address (host:port) for the sidecars' policy/telemetry filters; none: no Mixer filters. */
   readonly mixerAddress?: string;
+  /** The push context this one follows: its cached resources are kept where nothing they depend on changed. */
+  readonly previous?: PushContext;
 }
 
 /** A VirtualService with its hosts, gateways and destination hosts resolved to FQDNs / `ns/name`. */
@@ -82,6 +99,8 @@ export class PushContext implements PushContextLike {
   readonly destinationRules: readonly ResolvedDestinationRule[];
   readonly gateways: readonly ResolvedGateway[];
   readonly sidecars: readonly ResolvedSidecar[];
+  /** Generated resources shared across pushes, keyed by their dependencies (see xds-cache.ts). */
+  readonly xdsCache: XdsCache;
   readonly #byHost: ReadonlyMap<string, Service>;
   readonly #endpoints: (hostname: string) => readonly ServiceEndpoint[];
   readonly #endpointCache = new Map<string, readonly ServiceEndpoint[]>();
@@ -129,7 +148,39 @@ export class PushContext implements PushContextLike {
 
     this.gateways = options.snapshot.objects(GATEWAY_TYPE).map((o) => ({ name: o.metadata.name, namespace: o.metadata.namespace ?? '', spec: o.spec as GatewaySpec }));
     this.sidecars = options.snapshot.objects(SIDECAR_TYPE).map((o) => ({ name: o.metadata.name, namespace: o.metadata.namespace ?? '', spec: o.spec as SidecarSpec }));
+    this.xdsCache = options.previous ? options.previous.xdsCache.derive(this.#changesSince(options.previous)) : new XdsCache();
     Object.freeze(this);
+  }
+
+  /**
+   * The cache dependencies invalidated from `previous` to this push context
+   * (Istio's ConfigsUpdated, worked out from the inputs themselves rather
+   * than trusted from the caller): changed services, DestinationRules, and
+   * VirtualServices by name, or by selection when a VirtualService appeared,
+   * vanished, or changed its hosts, gateways or exportTo (then which one a
+   * host selects may change). Any other kind of change clears everything.
+   */
+  #changesSince(previous: PushContext): ReadonlySet<ConfigKey> | 'all' {
+    if (previous.mesh !== this.mesh || previous.domainSuffix !== this.domainSuffix || previous.mixerAddress !== this.mixerAddress) return 'all';
+    const cleared = new Set<ConfigKey>();
+    if (previous.services.length !== this.services.length || previous.services.some((s, i) => s !== this.services[i])) cleared.add(SERVICES_DEP);
+    for (const typeUrl of this.snapshot.changedTypes(previous.snapshot)) {
+      if (REGISTRY_INPUT_TYPES.has(typeUrl)) continue; // compared above, as services; endpoints are never cached across pushes
+      if (typeUrl === DESTINATION_RULE_TYPE) cleared.add(DESTINATION_RULES_DEP);
+      else if (typeUrl === VIRTUAL_SERVICE_TYPE) this.#virtualServiceChanges(previous, cleared);
+      else return 'all';
+    }
+    return cleared;
+  }
+
+  #virtualServiceChanges(previous: PushContext, cleared: Set<ConfigKey>): void {
+    for (const key of new Set([...previous.#vsByName.keys(), ...this.#vsByName.keys()])) {
+      const before = previous.#vsByName.get(key);
+      const after = this.#vsByName.get(key);
+      if (before?.spec === after?.spec) continue;
+      if (before && after && sameSelection(before, after)) cleared.add(virtualServiceDep(after));
+      else cleared.add(VIRTUAL_SERVICE_SELECTION_DEP);
+    }
   }
 
   #resolveVirtualService(obj: ConfigObject<VirtualServiceSpec>, index: number): ResolvedVirtualService {
@@ -301,6 +352,12 @@ function mergeDestinationRules(rules: ResolvedDestinationRule[]): ResolvedDestin
     byKey.set(key, { ...prev, spec: { ...prev.spec, trafficPolicy: prev.spec.trafficPolicy ?? dr.spec.trafficPolicy, subsets } });
   }
   return [...byKey.values()];
+}
+
+/** Whether two versions of a VirtualService apply to the same hosts (so only their rules differ). */
+function sameSelection(a: ResolvedVirtualService, b: ResolvedVirtualService): boolean {
+  const same = (x: readonly string[], y: readonly string[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
+  return a.hosts.length > 0 && same(a.hosts, b.hosts) && same(a.gateways, b.gateways) && same(a.exportTo, b.exportTo) && a.order === b.order;
 }
 
 function specificity(host: string): number {

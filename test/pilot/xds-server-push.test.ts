@@ -128,6 +128,34 @@ test('a burst of push requests is debounced into one merged push', async (t) => 
   assert.match(await pilot.metrics.getSingleMetricAsString('pilot_debounce_time'), /pilot_debounce_time_count 1/);
 });
 
+test('pushPendingNow skips the quiet period (upstream debounced), except while a push is still going out', async (t) => {
+  const pilot = await startPilot({ debounceMs: 100, maxDebounceMs: 10_000 });
+  const s = await syncedProxy(pilot);
+  t.after(() => {
+    s.close();
+    pilot.stop();
+  });
+  pilot.xds.pushPendingNow(); // nothing pending: nothing happens
+  pilot.clock.advance(0);
+  assert.equal(pilot.xds.stats().pushes, 0);
+  pilot.xds.push({ full: false, push: basePush('v2', { [TypeUrl.ClusterLoadAssignment]: [endpoints(CLUSTER_A, ['10.0.0.5', 8080]), endpoints(CLUSTER_B, ['10.0.0.2', 8080])] }), changedHosts: new Set([HOST_A]), reason: 'endpoint' });
+  pilot.xds.pushPendingNow();
+  // A request of the same turn still merges into the push.
+  pilot.xds.push({ full: false, push: basePush('v3', { [TypeUrl.ClusterLoadAssignment]: [endpoints(CLUSTER_A, ['10.0.0.5', 8080]), endpoints(CLUSTER_B, ['10.0.0.6', 8080])] }), changedHosts: new Set([HOST_B]), reason: 'endpoint' });
+  pilot.clock.advance(0);
+  assert.equal(pilot.xds.stats().pushes, 1, 'pushed with no quiet period');
+  // The push is going out to the proxy right now: the next request waits for its quiet period.
+  pilot.xds.push({ full: false, push: basePush('v4'), changedHosts: new Set([HOST_A]), reason: 'endpoint' });
+  pilot.xds.pushPendingNow();
+  pilot.clock.advance(0);
+  assert.equal(pilot.xds.stats().pushes, 1, 'no second push while the first is in flight');
+  const eds = await nextOf(s, TypeUrl.ClusterLoadAssignment);
+  assert.equal(eds.version_info, 'v3');
+  assert.deepEqual(namesIn(eds).sort(), [CLUSTER_A, CLUSTER_B]);
+  pilot.clock.advance(100);
+  assert.equal(pilot.xds.stats().pushes, 2, 'the later request after its quiet period');
+});
+
 test('a steady stream of requests is pushed when the first is maxDebounceMs old', async (t) => {
   const pilot = await startPilot({ debounceMs: 100, maxDebounceMs: 300 });
   t.after(() => pilot.stop());

@@ -5,13 +5,14 @@
 import { TypeUrl } from '../../xds/index.ts';
 import type { GenerateRequest, ProxyNode, Service, XdsGenerator, XdsResource } from '../model/index.ts';
 import type { PushContext, ResolvedVirtualService } from '../push-context.ts';
-import { MESH_GATEWAY } from '../push-context.ts';
+import { DESTINATION_RULES_DEP, MESH_GATEWAY, SERVICES_DEP, VIRTUAL_SERVICE_SELECTION_DEP, virtualServiceDep } from '../push-context.ts';
 import { buildGrpcCluster, buildInboundClusters, buildOutboundClusters, buildSpecialClusters, clusterPorts, inboundPorts, subsetsOf } from './cluster-builder.ts';
 import { buildGatewayListeners, gatewayRouteNames, gatewayServers } from './gateway-listeners.ts';
 import { buildGrpcListeners, grpcTargets } from './grpc-listeners.ts';
 import { buildLoadAssignment, isProxyDependent } from './load-assignment.ts';
 import { parseClusterName } from './names.ts';
-import { buildGatewayRouteConfig, buildGrpcRouteConfig, buildSidecarRouteConfig } from './route-config-builder.ts';
+import { buildGatewayRouteConfig, buildGrpcRouteConfig, buildSidecarRouteConfig, sidecarRouteVirtualServices } from './route-config-builder.ts';
+import type { ConfigKey } from './xds-cache.ts';
 import { inboundSecurityKey } from './security/policies.ts';
 import { buildSidecarInboundListener, buildSidecarListeners, buildSidecarOutboundListeners, sidecarHttpPorts } from './sidecar-listeners.ts';
 import { buildNoCaptureListeners, declaresNoCapture, isNoCapture, noCaptureInboundClusters, withoutOriginalDst } from './no-capture-listeners.ts';
@@ -105,6 +106,14 @@ export class ListenerGenerator implements XdsGenerator<PushContext> {
   }
 }
 
+/**
+ * What a sidecar route config depends on besides the VirtualServices it
+ * uses: the services (virtual hosts, destination ports), DestinationRules
+ * (hash policies of default routes) and which VirtualService each host
+ * selects. The scope key covers the proxy's namespace, Sidecar and labels.
+ */
+const ROUTE_CONFIG_DEPS: readonly ConfigKey[] = [SERVICES_DEP, DESTINATION_RULES_DEP, VIRTUAL_SERVICE_SELECTION_DEP];
+
 export class RouteGenerator implements XdsGenerator<PushContext> {
   readonly typeUrl = TypeUrl.RouteConfiguration;
 
@@ -125,7 +134,10 @@ export class RouteGenerator implements XdsGenerator<PushContext> {
     const ports = scope === undefined ? new Set(sidecarHttpPorts(push, proxy).map(String)) : memo(push, `rds-ports|${scope}`, () => new Set(sidecarHttpPorts(push, proxy).map(String)));
     let services: Service[] | undefined;
     const build = (name: string): XdsResource => ({ name, value: buildSidecarRouteConfig(push, proxy, Number(name), (services ??= push.servicesFor(proxy))) });
-    return (request.names ?? [...ports]).filter((n) => ports.has(n)).map((name) => (scope === undefined ? build(name) : memo(push, `rds|${name}|${scope}`, () => build(name))));
+    // Sidecar route configs are kept across pushes (xds-cache.ts): a
+    // VirtualService change rebuilds only those that take rules from it.
+    const deps = (name: string): ConfigKey[] => [...ROUTE_CONFIG_DEPS, ...sidecarRouteVirtualServices(push, proxy, Number(name), (services ??= push.servicesFor(proxy))).map(virtualServiceDep)];
+    return (request.names ?? [...ports]).filter((n) => ports.has(n)).map((name) => (scope === undefined ? build(name) : push.xdsCache.getOrBuild(`rds|${name}|${scope}`, () => deps(name), () => build(name))));
   }
 }
 

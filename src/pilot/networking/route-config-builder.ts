@@ -65,6 +65,19 @@ export function buildSidecarRouteConfig(push: PushContext, proxy: ProxyNode, por
   return { name: String(port), virtual_hosts: virtualHosts, validate_clusters: bool(false) };
 }
 
+/** The VirtualServices whose rules a sidecar's route configuration for `port` uses (at most one per HTTP service on the port). */
+export function sidecarRouteVirtualServices(push: PushContext, proxy: ProxyNode, port: number, services: readonly Service[] = push.servicesFor(proxy)): ResolvedVirtualService[] {
+  const vss = push.virtualServicesFor(proxy, MESH_GATEWAY);
+  const used = new Set<ResolvedVirtualService>();
+  for (const service of services) {
+    const sp = service.ports.find((p) => p.port === port);
+    if (!sp || !isHttpProtocol(sp.protocol)) continue;
+    const vs = virtualServiceFor(vss, service.hostname);
+    if (vs) used.add(vs);
+  }
+  return [...used];
+}
+
 /** Server hosts without their `namespace/` part; `*` when the server takes any. */
 function serverHosts(hosts: readonly string[]): string[] {
   return hosts.map((h) => (h.includes('/') ? h.slice(h.indexOf('/') + 1) : h));

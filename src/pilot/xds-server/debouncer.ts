@@ -1,6 +1,9 @@
 // Istio's push debounce: events are merged until none arrived for
 // `debounceMs` (the quiet period) or the first one is `maxDebounceMs` old
 // (so a steady stream of changes still gets pushed), then one push fires.
+// flushSoon() skips the quiet period for what is pending: for changes that
+// already waited for quiet upstream (Galley's snapshots), a second quiet
+// period here only adds latency.
 
 import type { PushContextLike } from '../model/index.ts';
 import type { Clock } from './clock.ts';
@@ -22,6 +25,8 @@ export class Debouncer<P extends PushContextLike> {
   private firstAt = 0;
   private lastAt = 0;
   private timer: unknown;
+  /** flushSoon() was called: the next check fires whatever the quiet period. */
+  private urgent = false;
 
   constructor(options: DebouncerOptions<P>) {
     this.options = options;
@@ -42,12 +47,21 @@ export class Debouncer<P extends PushContextLike> {
     if (this.timer === undefined) this.arm(this.options.debounceMs);
   }
 
+  /** Fires what is pending on the next turn of the event loop (so events of the same turn still merge into it). */
+  flushSoon(): void {
+    if (!this.pending) return;
+    this.urgent = true;
+    if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer);
+    this.arm(0);
+  }
+
   /** Drops what is waiting and the timer. */
   stop(): void {
     if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.pending = undefined;
     this.events = 0;
+    this.urgent = false;
   }
 
   private arm(ms: number): void {
@@ -61,10 +75,11 @@ export class Debouncer<P extends PushContextLike> {
     const now = this.options.clock.now();
     const quiet = now - this.lastAt;
     const age = now - this.firstAt;
-    if (quiet >= this.options.debounceMs || age >= this.options.maxDebounceMs) {
+    if (this.urgent || quiet >= this.options.debounceMs || age >= this.options.maxDebounceMs) {
       const events = this.events;
       this.pending = undefined;
       this.events = 0;
+      this.urgent = false;
       this.options.fire(pending, events, age);
       return;
     }

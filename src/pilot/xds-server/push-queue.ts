@@ -28,6 +28,11 @@ export class PushQueue<K, P extends PushContextLike> {
     return this.queued.size + this.later.size;
   }
 
+  /** No push queued or in progress. */
+  get idle(): boolean {
+    return this.workers === 0 && this.queued.size === 0 && this.later.size === 0;
+  }
+
   enqueue(key: K, push: MergedPush<P>): void {
     if (this.closed) return;
     if (this.busy.has(key)) {

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse, NodeMessage, StatusMessage } from '../../xds/index.ts';
-import { ADS_PROTO_FILES, ADS_SERVICE, TypeUrl, loadXdsProtos } from '../../xds/index.ts';
+import { TypeUrl } from '../../xds/index.ts';
 import type { ProxyNode, PushContextLike, XdsGenerator } from '../model/index.ts';
 import type { Clock, PilotLogger } from './clock.ts';
 import { noopLog, systemClock } from './clock.ts';
@@ -22,6 +22,7 @@ import { createXdsMetrics, noMetrics } from './metrics.ts';
 import type { MergedPush, PushRequest } from './push-request.ts';
 import { toMerged } from './push-request.ts';
 import { PushQueue } from './push-queue.ts';
+import { adsServiceDefinition } from './response-encoder.ts';
 import type { PackedResource } from './resource-cache.ts';
 import { ResourceCache } from './resource-cache.ts';
 import type { HeldDiff } from './shared-state.ts';
@@ -187,8 +188,8 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
 
   /** Adds the ADS service to a server; the caller binds and starts it. */
   register(server: grpc.Server): void {
-    const definition = loadXdsProtos(ADS_PROTO_FILES).serviceDefinition(ADS_SERVICE);
-    server.addService(definition, {
+    // Responses are written by response-encoder.ts: shared resource bytes, copied once per stream.
+    server.addService(adsServiceDefinition(), {
       StreamAggregatedResources: (call: SotwCall) => this.open(call, 'sotw'),
       DeltaAggregatedResources: (call: DeltaCall) => this.open(call, 'delta'),
     });
@@ -203,6 +204,17 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
   push(request: PushRequest<P>): void {
     this.counters.pushRequests += 1;
     this.debouncer.add(toMerged(request, this.clock.now()));
+  }
+
+  /**
+   * Says that the changes asked for so far already waited for quiet upstream
+   * (Galley publishes a snapshot only after its own debounce): they are
+   * pushed without a second quiet period. Not while a push is still going
+   * out: then the usual debounce merges what comes next (Istio pushes one at
+   * a time too), so a steady stream of changes cannot pile pushes up.
+   */
+  pushPendingNow(): void {
+    if (this.queue.idle) this.debouncer.flushSoon();
   }
 
   stats(): XdsServerStats {
@@ -555,10 +567,11 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
         watch.setHeld(next);
       }
     } else {
-      const scope = names ? new Set(names) : new Set(packed.map((p) => p.name));
       const present = new Set(packed.map((p) => p.name));
       changed = packed.filter((p) => watch.held.get(p.name)?.version !== p.version);
-      removed = [...watch.held.keys()].filter((n) => scope.has(n) && !present.has(n));
+      // Held names in scope that were not generated: looked up by the few
+      // names in scope, not by a scan of all ~1000 held (per proxy and push).
+      removed = names ? [...new Set(names)].filter((n) => watch.held.has(n) && !present.has(n)) : [];
       if (changed.length > 0 || removed.length > 0) {
         if (watch.heldIsPrivate) {
           const held = watch.mutableHeld();
