@@ -6,6 +6,7 @@
 //   namespace: default                 # default for every service
 //   controlPlane: http://127.0.0.1:15080   # omit to start one
 //   gateway: { name: istio-ingressgateway, namespace: istio-system }   # or true / false
+//   egressGateway: { name: istio-egressgateway, namespace: istio-system }   # or true / false
 //   apply: [rules.yaml]                # applied after the ServiceEntries (paths relative to this file)
 //   capture: auto                      # true | false (default) | auto, or { mode, bridge, subnet, egress }
 //   services:
@@ -47,12 +48,30 @@ export interface TopologyService {
   readonly versions: readonly TopologyVersion[];
 }
 
+export interface TopologyGateway {
+  readonly name: string;
+  readonly namespace: string;
+  /** The workload labels Gateways select it by (`istio: ingressgateway` / `istio: egressgateway`). */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** `gateway` / `egressGateway`: true, false or {name, namespace}; undefined when off. */
+function gatewayOf(value: unknown, defaultName: string, istioLabel: string, where: string): TopologyGateway | undefined {
+  if (value === undefined || value === null || value === false) return undefined;
+  if (value !== true && (typeof value !== 'object' || Array.isArray(value))) throw new Error(`${where}: expected true, false or {name, namespace}`);
+  const g = (value === true ? {} : value) as Record<string, unknown>;
+  return { name: typeof g.name === 'string' ? g.name : defaultName, namespace: typeof g.namespace === 'string' ? g.namespace : 'istio-system', labels: { istio: istioLabel } };
+}
+
 export interface Topology {
   readonly file: string;
   /** Directory commands run in (the file's directory unless `workingDir` says otherwise). */
   readonly workingDir: string;
   readonly controlPlane?: string;
-  readonly gateway?: { readonly name: string; readonly namespace: string };
+  /** The ingress gateway (labels istio=ingressgateway). */
+  readonly gateway?: TopologyGateway;
+  /** The egress gateway (labels istio=egressgateway), Istio's istio-egressgateway. */
+  readonly egressGateway?: TopologyGateway;
   readonly apply: readonly string[];
   /** Traffic capture (docs/capture.md); off unless asked for. */
   readonly capture: TopologyCapture;
@@ -108,11 +127,8 @@ export function loadTopology(file: string): Topology {
       versions,
     };
   });
-  let gateway: Topology['gateway'];
-  if (doc.gateway === true || (doc.gateway && typeof doc.gateway === 'object')) {
-    const g = (doc.gateway === true ? {} : doc.gateway) as Record<string, unknown>;
-    gateway = { name: typeof g.name === 'string' ? g.name : 'istio-ingressgateway', namespace: typeof g.namespace === 'string' ? g.namespace : 'istio-system' };
-  }
+  const gateway = gatewayOf(doc.gateway, 'istio-ingressgateway', 'ingressgateway', where('gateway'));
+  const egressGateway = gatewayOf(doc.egressGateway, 'istio-egressgateway', 'egressgateway', where('egressGateway'));
   const rawCapture = doc.capture;
   let capture: TopologyCapture;
   if (rawCapture && typeof rawCapture === 'object' && !Array.isArray(rawCapture)) {
@@ -132,6 +148,7 @@ export function loadTopology(file: string): Topology {
     workingDir: typeof doc.workingDir === 'string' ? resolve(dir, doc.workingDir) : dir,
     ...(typeof doc.controlPlane === 'string' ? { controlPlane: doc.controlPlane } : {}),
     ...(gateway ? { gateway } : {}),
+    ...(egressGateway ? { egressGateway } : {}),
     apply: (Array.isArray(doc.apply) ? doc.apply : []).map((f: unknown) => resolve(dir, String(f))),
     capture,
     services,

@@ -30,10 +30,13 @@ test('the DNS table prefers ServiceEntry addresses, then the assigned VIP', () =
       { hostname: 'a.default.svc.cluster.local', addresses: ['240.240.9.9'] },
       { hostname: 'b.default.svc.cluster.local', addresses: ['0.0.0.0'] },
       { hostname: 'c.default.svc.cluster.local' },
+      { hostname: 'httpbin.example.test' },
+      { hostname: 'static.example.test', addresses: ['240.240.7.7'] },
     ],
-    new Map([['b.default.svc.cluster.local', '240.240.1.2']]),
+    new Map([['b.default.svc.cluster.local', '240.240.1.2'], ['httpbin.example.test', '240.240.3.3']]),
   );
-  assert.deepEqual(table, { 'a.default.svc.cluster.local': ['240.240.9.9'], 'b.default.svc.cluster.local': ['240.240.1.2'] });
+  // An external host without addresses resolves upstream (its real address), not to a VIP.
+  assert.deepEqual(table, { 'a.default.svc.cluster.local': ['240.240.9.9'], 'b.default.svc.cluster.local': ['240.240.1.2'], 'static.example.test': ['240.240.7.7'] });
 });
 
 test('capture settings: flags and mesh.yaml, with errors naming the field', () => {

@@ -6,7 +6,7 @@
 //   nat PREROUTING  -p tcp -> ISTIO_INBOUND -> (excluded ports RETURN) -> ISTIO_IN_REDIRECT -> REDIRECT :15006
 //   nat OUTPUT      -p tcp -> ISTIO_OUTPUT  -> (proxy uid/gid, loopback, excluded) RETURN
 //                                            -> ISTIO_REDIRECT -> REDIRECT :15001
-//   nat OUTPUT      -p udp --dport 53 (not from the proxy) -> REDIRECT :15053 (the DNS proxy)
+//   nat OUTPUT      -p udp --dport 53 (not from the proxy, or from it to loopback) -> REDIRECT :15053 (the DNS proxy)
 //
 // Rules this library adds to the built-in chains carry the comment
 // `mesh-capture`, so removal finds exactly them; the ISTIO_* chains are ours.
@@ -98,6 +98,11 @@ export function renderCaptureRules(opts: CaptureRulesOptions = {}, family: Famil
   // DNS over UDP is handled in OUTPUT itself: the proxy's own (upstream) queries pass.
   const servers = dnsServers === 'all' ? undefined : dnsServers.map((s) => cidr(s, family, 'dnsServers')).filter((s): s is string => Boolean(s));
   if (captureDns) {
+    // The namespace's resolv.conf names loopback (there is no cluster DNS): the
+    // proxy's own lookups (STRICT_DNS clusters of DNS ServiceEntries) go to the
+    // DNS proxy too, which forwards names outside the mesh upstream, as Envoy
+    // asks kube-dns in Istio.
+    lines.push(`-A OUTPUT -d ${loopback} -p udp --dport 53 -m owner --uid-owner ${uid} ${c} -j REDIRECT --to-ports ${dnsPort}`);
     lines.push(`-A OUTPUT -p udp --dport 53 -m owner --uid-owner ${uid} ${c} -j RETURN`);
     lines.push(`-A OUTPUT -p udp --dport 53 -m owner --gid-owner ${gid} ${c} -j RETURN`);
     if (servers === undefined) lines.push(`-A OUTPUT -p udp --dport 53 ${c} -j REDIRECT --to-ports ${dnsPort}`);

@@ -258,7 +258,13 @@ function routeAction(ctx: RouteContext, r: HttpRoute, namespace: string): { rout
     const hp = hashPolicies(effectivePolicy(dr?.spec, first.port, first.d.destination!.subset ?? '').loadBalancer);
     if (hp.length > 0) action.hash_policy = hp;
   }
-  action.max_stream_duration = { max_stream_duration: action.timeout, grpc_timeout_header_max: action.timeout };
+  // As Istio: proxyless gRPC reads its timeout from max_stream_duration; for
+  // Envoy-style proxies the VirtualService timeout is the route timeout (504
+  // UT) and only caps grpc-timeout. A stream duration there would race the
+  // route timeout and answer 408.
+  action.max_stream_duration = ctx.proxy.generator === 'grpc'
+    ? { max_stream_duration: action.timeout, grpc_timeout_header_max: action.timeout }
+    : { grpc_timeout_header_max: action.timeout };
   return { route: action, operation: first ? `${first.host}:${first.port}/*` : undefined };
 }
 

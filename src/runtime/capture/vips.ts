@@ -37,12 +37,20 @@ export function assignVips(hostnames: readonly string[], existing: ReadonlyMap<s
   return out;
 }
 
-/** The DNS proxy's table: every service's hostname -> its VIP (the proxy adds the short forms). */
-export function nameTable(services: readonly { hostname: string; addresses?: readonly string[] }[], vips: ReadonlyMap<string, string>): Record<string, string[]> {
+/**
+ * The DNS proxy's table: every service's hostname -> its addresses, else its
+ * VIP (the proxy adds the short forms). Only names under the cluster domain
+ * get an assigned VIP: an external host declared without addresses
+ * (`httpbin.org`, resolution DNS) stays out of the table and resolves
+ * upstream to its real address, as in Istio without DNS auto-allocation. Its
+ * listener matches by port (Host header, SNI), and the proxy's own lookup of
+ * it (STRICT_DNS) must get the real address, not a VIP that leads nowhere.
+ */
+export function nameTable(services: readonly { hostname: string; addresses?: readonly string[] }[], vips: ReadonlyMap<string, string>, domain = 'cluster.local'): Record<string, string[]> {
   const table: Record<string, string[]> = {};
   for (const s of services) {
     const addrs = (s.addresses ?? []).filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a) && a !== '0.0.0.0');
-    const vip = vips.get(s.hostname);
+    const vip = s.hostname.endsWith(`.${domain}`) ? vips.get(s.hostname) : undefined;
     const list = addrs.length > 0 ? addrs : vip ? [vip] : [];
     if (list.length > 0) table[s.hostname] = list;
   }
