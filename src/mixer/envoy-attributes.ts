@@ -234,7 +234,19 @@ export function attributesFromDescriptor(entries: readonly Msg[], vocabulary: At
 
 // ---- ALS v3 HTTP access log entries ----
 
-/** The attributes of one ALS v3 HTTPAccessLogEntry (report path). */
+/** envoy.config.core.v3.RequestMethod by number (raw decoded messages carry enum numbers). */
+const METHOD_NAMES = ['', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
+
+function methodName(m: unknown): string | undefined {
+  if (typeof m === 'number') return METHOD_NAMES[m] || undefined;
+  return m && m !== 'METHOD_UNSPECIFIED' ? String(m) : undefined;
+}
+
+/**
+ * The attributes of one ALS v3 HTTPAccessLogEntry (report path), as
+ * proto-loader's object (enums as names, 64-bit integers as strings) or as
+ * protobufjs decoded it (enum numbers, Long).
+ */
 export function attributesFromAccessLog(entry: Msg, identifier: Msg | undefined, vocabulary: AttributeVocabulary): AttributeBag {
   const c = entry.common_properties ?? {};
   const req = entry.request ?? {};
@@ -265,7 +277,7 @@ export function attributesFromAccessLog(entry: Msg, identifier: Msg | undefined,
   const path = String(req.path ?? '');
   const { urlPath, query } = splitPath(path);
   out['request.headers'] = headers;
-  out['request.method'] = req.request_method && req.request_method !== 'METHOD_UNSPECIFIED' ? String(req.request_method) : undefined;
+  out['request.method'] = methodName(req.request_method);
   out['request.path'] = path || undefined;
   out['request.url_path'] = urlPath || undefined;
   out['request.query_params'] = query;

@@ -13,6 +13,12 @@ export const MixerErrorCode = {
   DUPLICATE_ADAPTER: 'MESH_ERR_MIXER_DUPLICATE_ADAPTER',
   /** An attribute value does not fit its declared type (client input, report decoding). */
   ATTRIBUTE: 'MESH_ERR_MIXER_ATTRIBUTE',
+  /** An RLS call's x-mesh-quota-prefetch metadata is not an allotment Mixer grants (1..100000). */
+  QUOTA_PREFETCH: 'MESH_ERR_MIXER_QUOTA_PREFETCH',
+  /** The redisquota adapter's Redis did not answer in time (down, unreachable or stuck); its quotas are denied meanwhile. */
+  REDIS_UNAVAILABLE: 'MESH_ERR_MIXER_REDIS_UNAVAILABLE',
+  /** A call to an out-of-process adapter failed (unreachable, deadline, message too large, handler closed); a check fails closed. */
+  ADAPTER_CALL: 'MESH_ERR_MIXER_ADAPTER_CALL',
   /** A Mixer RPC failed (client side). */
   RPC: 'MESH_ERR_MIXER_RPC',
 } as const;

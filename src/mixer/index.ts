@@ -9,7 +9,7 @@ export { POLICY_TYPE_URLS, buildDispatchTable } from './dispatch-table.ts';
 export type { CheckOutcome, QuotaOutcome, HeaderEdit } from './dispatcher.ts';
 export type { AdapterInfo, AdapterEnv, Handler, Instance, InstanceValue, CheckResult, QuotaArgs, QuotaResult, ParamError } from './adapters/adapter.ts';
 export { StatusCode } from './adapters/adapter.ts';
-export { BUILTIN_ADAPTERS, adapterRegistry, denierAdapter, listcheckerAdapter, memquotaAdapter, prometheusAdapter, stdioAdapter } from './adapters/index.ts';
+export { BUILTIN_ADAPTERS, adapterRegistry, denierAdapter, listcheckerAdapter, memquotaAdapter, prometheusAdapter, redisquotaAdapter, stdioAdapter } from './adapters/index.ts';
 export { MixerClient } from './client.ts';
 export type { MixerClientOptions, CheckReply, Attributes } from './client.ts';
 export { MIXER_METADATA_NAMESPACE, QUOTA_DESCRIPTOR_KEY } from './envoy-attributes.ts';

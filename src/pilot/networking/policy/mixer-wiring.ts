@@ -246,7 +246,8 @@ function rewriteHcm(hcm: Obj, inbound: boolean, policy: MixerPolicy): Obj {
   return { ...hcm, typed_config: cfg };
 }
 
-function rewriteListener(value: Obj, policy: MixerPolicy): Obj {
+/** One listener with Mixer's filters for `policy` (also used by bench/mixer-bench.ts on static bootstraps). */
+export function rewriteListener(value: Obj, policy: MixerPolicy): Obj {
   const inbound = value.traffic_direction === 'INBOUND';
   let changed = false;
   const chains = ((value.filter_chains ?? []) as Obj[]).map((chain) => {

@@ -47,10 +47,22 @@ const FLAGS: Record<string, string> = {
   SI: 'stream_idle_timeout', IH: 'invalid_envoy_request_headers', DPE: 'downstream_protocol_error',
 };
 
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+/** envoy.config.core.v3.RequestMethod numbers. */
+const METHODS: Record<string, number> = { GET: 1, HEAD: 2, POST: 3, PUT: 4, DELETE: 5, CONNECT: 6, OPTIONS: 7, TRACE: 8, PATCH: 9 };
+/** HTTPAccessLogEntry.HTTPVersion numbers. */
+const HTTP10 = 1;
+const HTTP11 = 2;
+const HTTP2 = 3;
+/** ResponseFlags.Unauthorized.Reason.EXTERNAL_SERVICE */
+const EXTERNAL_SERVICE = 1;
+
+// Entries are built ready for protobufjs's encode (numbers for enums and
+// 64-bit integers, camelCase fields in google.protobuf types) and a batch is
+// encoded in one call at flush: proto-loader's usual fromObject pass cost
+// more than the encoding itself (see docs/mixer.md, "Cost").
 
 function toValue(v: unknown): D {
-  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+  if (v === null || v === undefined) return { nullValue: 0 };
   if (typeof v === 'number') return { numberValue: v };
   if (typeof v === 'boolean') return { boolValue: v };
   if (typeof v === 'string') return { stringValue: v };
@@ -59,16 +71,16 @@ function toValue(v: unknown): D {
 }
 function toStruct(o: Record<string, unknown>): D {
   const fields: D = {};
-  for (const [k, v] of Object.entries(o)) fields[k] = toValue(v);
+  for (const k in o) fields[k] = toValue(o[k]);
   return { fields };
 }
 
 function address(ip: string | undefined, port: number | undefined): D | undefined {
-  return ip ? { socket_address: { address: ip.replace(/^::ffff:/, ''), port_value: port ?? 0 } } : undefined;
+  return ip ? { socket_address: { address: ip.startsWith('::ffff:') ? ip.slice(7) : ip, port_value: port ?? 0 } } : undefined;
 }
 
 function timestamp(ms: number): D {
-  return { seconds: String(Math.floor(ms / 1000)), nanos: Math.floor((ms % 1000) * 1e6) };
+  return { seconds: Math.floor(ms / 1000), nanos: Math.floor((ms % 1000) * 1e6) };
 }
 
 function headersOf(h: Readonly<Record<string, string | string[] | undefined>> | undefined, names: readonly string[]): Record<string, string> {
@@ -81,19 +93,19 @@ function headersOf(h: Readonly<Record<string, string | string[] | undefined>> | 
   return out;
 }
 
-/** One HTTPAccessLogEntry (snake_case, as the protos are loaded). */
+/** One HTTPAccessLogEntry (snake_case, as the protos are loaded), ready for encode(). */
 export function httpEntry(e: AccessLogEntry, requestHeaders: readonly string[], responseHeaders: readonly string[]): D {
   const socket = e.socket;
   const flags: D = {};
   for (const f of e.flags ? e.flags.split(',') : []) {
     if (FLAGS[f]) flags[FLAGS[f]] = true;
-    else if (f === 'UAEX') flags.unauthorized_details = { reason: 'EXTERNAL_SERVICE' };
+    else if (f === 'UAEX') flags.unauthorized_details = { reason: EXTERNAL_SERVICE };
   }
   const common: D = {
     downstream_remote_address: address(socket?.remoteAddress, socket?.remotePort),
     downstream_local_address: address(socket?.localAddress, socket?.localPort),
     start_time: timestamp(e.startTime),
-    time_to_last_downstream_tx_byte: { seconds: String(Math.floor(e.durationMs / 1000)), nanos: (e.durationMs % 1000) * 1e6 },
+    time_to_last_downstream_tx_byte: { seconds: Math.floor(e.durationMs / 1000), nanos: Math.round((e.durationMs % 1000) * 1e6) },
     upstream_cluster: e.upstreamCluster ?? '',
     response_flags: flags,
   };
@@ -113,9 +125,9 @@ export function httpEntry(e: AccessLogEntry, requestHeaders: readonly string[], 
   }
   return {
     common_properties: common,
-    protocol_version: e.protocol === 'HTTP/2' ? 'HTTP2' : e.protocol === 'HTTP/1.0' ? 'HTTP10' : 'HTTP11',
+    protocol_version: e.protocol === 'HTTP/2' ? HTTP2 : e.protocol === 'HTTP/1.0' ? HTTP10 : HTTP11,
     request: {
-      request_method: METHODS.has(e.method) ? e.method : 'METHOD_UNSPECIFIED',
+      request_method: METHODS[e.method] ?? 0,
       scheme: tls ? 'https' : 'http',
       authority: e.authority ?? '',
       path: e.path,
@@ -123,15 +135,36 @@ export function httpEntry(e: AccessLogEntry, requestHeaders: readonly string[], 
       forwarded_for: e.forwardedFor ?? '',
       request_id: e.requestId ?? '',
       referer: typeof h?.referer === 'string' ? h.referer : '',
-      request_body_bytes: String(e.bytesReceived),
+      request_body_bytes: e.bytesReceived,
       request_headers: reqHeaders,
     },
     response: {
       response_code: { value: e.status },
-      response_body_bytes: String(e.bytesSent),
+      response_body_bytes: e.bytesSent,
       response_headers: resHeaders,
     },
   };
+}
+
+let messageType: ReturnType<ReturnType<typeof loadXdsProtos>['lookupType']> | undefined;
+
+/** A StreamAccessLogsMessage in its wire form: one encode() for the whole batch. */
+export function encodeMessage(msg: D): Uint8Array {
+  messageType ??= loadXdsProtos().root.lookupType('envoy.service.accesslog.v3.StreamAccessLogsMessage');
+  return messageType.encode(msg).finish();
+}
+
+let encodedClient: grpc.ServiceClientConstructor | undefined;
+
+/** The AccessLogService client whose StreamAccessLogs writes messages already encoded by encodeMessage. */
+function preEncodedClient(): grpc.ServiceClientConstructor {
+  if (!encodedClient) {
+    const definition = loadXdsProtos().serviceDefinition(ACCESS_LOG_SERVICE);
+    const method = definition.StreamAccessLogs!;
+    const passThrough = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    encodedClient = grpc.makeGenericClientConstructor({ StreamAccessLogs: { ...method, requestSerialize: passThrough } }, ACCESS_LOG_SERVICE);
+  }
+  return encodedClient;
 }
 
 interface StreamerStats {
@@ -142,7 +175,7 @@ interface StreamerStats {
 /** One buffered stream per (cluster, log_name): every HCM's logger with the same target shares it. */
 export class AlsStreamer {
   private buffer: D[] = [];
-  private call: grpc.ClientWritableStream<D> | undefined;
+  private call: grpc.ClientWritableStream<Uint8Array> | undefined;
   private client: grpc.Client | undefined;
   private clientAddress = '';
   private waitingDrain = false;
@@ -200,7 +233,7 @@ export class AlsStreamer {
     (call as { identified?: boolean }).identified = true;
     const msg: D = { http_logs: { log_entry: batch } };
     if (first) msg.identifier = { node: this.node, log_name: this.logName };
-    const ok = call.write(msg);
+    const ok = call.write(encodeMessage(msg));
     this.stats.written.value += batch.length;
     if (!ok) {
       this.waitingDrain = true;
@@ -211,18 +244,17 @@ export class AlsStreamer {
     }
   };
 
-  private stream(): grpc.ClientWritableStream<D> | undefined {
+  private stream(): grpc.ClientWritableStream<Uint8Array> | undefined {
     if (this.call) return this.call;
     const host = this.clusters.get(this.cluster)?.pickHost();
     if (!host) return undefined;
     const address = `${host.address}:${host.port}`;
     if (!this.client || this.clientAddress !== address) {
       this.client?.close();
-      const Ctor = loadXdsProtos().service(ACCESS_LOG_SERVICE);
-      this.client = new Ctor(address, grpc.credentials.createInsecure(), {});
+      this.client = new (preEncodedClient())(address, grpc.credentials.createInsecure(), {});
       this.clientAddress = address;
     }
-    const call = (this.client as unknown as { StreamAccessLogs: (cb: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<D> }).StreamAccessLogs(() => {
+    const call = (this.client as unknown as { StreamAccessLogs: (cb: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<Uint8Array> }).StreamAccessLogs(() => {
       // The server ended the stream (or it failed): the next flush opens another.
       if (this.call === call) this.call = undefined;
       this.waitingDrain = false;

@@ -12,6 +12,14 @@
 // A descriptor with an action that produces nothing is dropped, as in Envoy
 // (skip_if_absent drops just the entry).
 //
+// Cacheable quota (RateLimitResponse.quota): every call asks for an
+// allotment in the `x-mesh-quota-prefetch` metadata, sized as Istio 1.4's
+// mixer client did (quota-cache.ts). A server that answers with `quota`
+// grants that many requests until `valid_until`; they are consumed locally
+// and refreshed in the background before they run out, and its over-limit
+// answers are cached briefly. A server that sends no `quota` sees one call
+// per request, as with Envoy.
+//
 // OVER_LIMIT answers `rate_limited_status` (429) with flag RL and
 // `x-envoy-ratelimited: true`; a failed or timed-out call lets the request
 // through unless failure_mode_deny (then 500, flag RLSE). Stats, as Envoy:
@@ -28,6 +36,8 @@ import { connectionFacts } from '../../../rbac/connection-facts.ts';
 import { headerValue } from '../../../rbac/http-request.ts';
 import { filterMetadata } from '../../../rbac/stream-metadata.ts';
 import type { FilterStatus, HttpFilter, HttpStream } from '../http-filter.ts';
+import type { QuotaEntry } from './quota-cache.ts';
+import { QuotaCache } from './quota-cache.ts';
 
 type D = Record<string, any>;
 
@@ -54,6 +64,12 @@ interface Settings {
   readonly clusters: ClusterManager;
   readonly clients: Map<string, grpc.Client>;
   readonly stats: Stats;
+  /** Granted quota per descriptor set (only a server that sends `quota` fills it). */
+  readonly cache: QuotaCache;
+  /** The call on the wire per descriptor set, that requests without a token wait on. */
+  readonly fetches: Map<QuotaEntry, Fetch>;
+  /** Set once the server answered with `quota`: it grants allotments, so requests share calls. */
+  quotaServer: boolean;
 }
 
 type Entry = { key: string; value: string };
@@ -159,9 +175,57 @@ function descriptorsFor(s: HttpStream, rl: CompiledRateLimits): D[] {
   return out;
 }
 
+/** One ShouldRateLimit call on the wire; requests without a token wait on it (quota servers only). */
+interface Fetch {
+  readonly entry: QuotaEntry;
+  readonly waiters: RateLimitFilter[];
+  call?: grpc.ClientUnaryCall;
+}
+
+/** The metadata key that asks an RLS server for an allotment (see docs/mixer.md). */
+export const QUOTA_PREFETCH_METADATA = 'x-mesh-quota-prefetch';
+
+type RlsClient = { ShouldRateLimit: (r: D, m: grpc.Metadata, o: grpc.CallOptions, cb: (err: grpc.ServiceError | null, resp: D) => void) => grpc.ClientUnaryCall };
+
+function rlsClient(st: Settings): RlsClient | undefined {
+  const host = st.clusters.get(st.cluster)?.pickHost();
+  if (!host) return undefined;
+  const address = `${host.address}:${host.port}`;
+  let client = st.clients.get(address);
+  if (!client) {
+    const Ctor = loadXdsProtos().service(RATE_LIMIT_SERVICE);
+    client = new Ctor(address, grpc.credentials.createInsecure(), st.authority ? { 'grpc.default_authority': st.authority } : {});
+    st.clients.set(address, client);
+  }
+  return client as unknown as RlsClient;
+}
+
+/** RateLimitResponse.quota as (tokens, expiry), or undefined when the server sent none. */
+function quotaOf(resp: D): { requests: number; validUntilMs: number } | undefined {
+  const q = resp.quota;
+  const requests = Number(q?.requests ?? 0);
+  if (!q || requests < 1) return undefined;
+  const until = q.valid_until ? Number(q.valid_until.seconds ?? 0) * 1000 + Math.floor(Number(q.valid_until.nanos ?? 0) / 1e6) : 0;
+  return { requests, validUntilMs: until };
+}
+
+/** The shortest duration_until_reset of the over-limit statuses, or undefined. */
+function resetMsOf(resp: D): number | undefined {
+  let ms: number | undefined;
+  for (const st of (resp.statuses ?? []) as D[]) {
+    const d = st.duration_until_reset;
+    if (!d) continue;
+    const v = Number(d.seconds ?? 0) * 1000 + Number(d.nanos ?? 0) / 1e6;
+    ms = ms === undefined ? v : Math.min(ms, v);
+  }
+  return ms;
+}
+
 class RateLimitFilter implements HttpFilter {
   private readonly st: Settings;
-  private call: grpc.ClientUnaryCall | undefined;
+  private stream: HttpStream | undefined;
+  private request: { domain: string; descriptors: D[] } | undefined;
+  private fetch: Fetch | undefined;
 
   constructor(st: Settings) {
     this.st = st;
@@ -173,41 +237,83 @@ class RateLimitFilter implements HttpFilter {
     if (!per || per.disabled) return 'continue';
     const descriptors = descriptorsFor(s, compile(per.config, st.name));
     if (descriptors.length === 0) return 'continue';
-    const host = st.clusters.get(st.cluster)?.pickHost();
-    if (!host) {
-      this.onError(s);
+    const domain = (per.config.domain as string | undefined) || st.domain;
+    this.stream = s;
+    this.request = { domain, descriptors };
+    const entry = st.cache.entry(`${domain}\n${JSON.stringify(descriptors)}`);
+    const now = Date.now();
+    const decision = entry.take(now);
+    if (decision === 'allow') {
+      this.allowedLocally(entry, now);
+      return 'continue';
+    }
+    if (decision === 'deny') {
+      this.overLimit();
       return 'stop';
     }
-    const address = `${host.address}:${host.port}`;
-    let client = st.clients.get(address);
-    if (!client) {
-      const Ctor = loadXdsProtos().service(RATE_LIMIT_SERVICE);
-      client = new Ctor(address, grpc.credentials.createInsecure(), st.authority ? { 'grpc.default_authority': st.authority } : {});
-      st.clients.set(address, client);
-    }
-    const domain = (per.config.domain as string | undefined) || st.domain;
-    this.call = (client as unknown as { ShouldRateLimit: (r: D, o: grpc.CallOptions, cb: (err: grpc.ServiceError | null, resp: D) => void) => grpc.ClientUnaryCall })
-      .ShouldRateLimit({ domain, descriptors, hits_addend: 1 }, { deadline: Date.now() + st.timeoutMs }, (err, resp) => {
-        this.call = undefined;
-        if (s.ended) return;
-        if (err) {
-          this.onError(s);
-          return;
-        }
-        const over = resp.overall_code === 'OVER_LIMIT' || resp.overall_code === 2;
-        if (!over) {
-          st.stats.ok.value++;
-          s.continueDecoding();
-          return;
-        }
-        st.stats.over_limit.value++;
-        if (!st.disableRateLimitedHeader && !s.res.headersSent) s.res.setHeader('x-envoy-ratelimited', 'true');
-        s.sendLocalReply(st.limitedStatus, '', 'RL');
-      });
+    this.fetchFor(entry);
     return 'stop';
   }
 
-  private onError(s: HttpStream): void {
+  /** A token was taken: refresh ahead in the background when the allotment runs low. */
+  private allowedLocally(entry: QuotaEntry, now: number): void {
+    this.st.stats.ok.value++;
+    if (entry.shouldRefresh(now)) startFetch(this.st, entry, this.request!, undefined);
+  }
+
+  /** No token: join the fetch on the wire for this descriptor set, or start one. */
+  private fetchFor(entry: QuotaEntry): void {
+    const pending = this.st.fetches.get(entry);
+    if (pending) {
+      pending.waiters.push(this);
+      this.fetch = pending;
+      return;
+    }
+    const f = startFetch(this.st, entry, this.request!, this);
+    if (f) this.fetch = f;
+  }
+
+  /** The fetch this request waited on answered (or failed); decide again from the cache. */
+  resume(entry: QuotaEntry): void {
+    this.fetch = undefined;
+    if (!this.stream || this.stream.ended) return;
+    const now = Date.now();
+    const decision = entry.retake(now);
+    if (decision === 'allow') {
+      this.allowedLocally(entry, now);
+      this.stream.continueDecoding();
+    } else if (decision === 'deny') {
+      this.overLimit();
+    } else {
+      this.fetchFor(entry);
+    }
+  }
+
+  /** The server's own answer to this request's call (no quota in it). */
+  answered(over: boolean): void {
+    this.fetch = undefined;
+    const s = this.stream;
+    if (!s || s.ended) return;
+    if (over) {
+      this.overLimit();
+      return;
+    }
+    this.st.stats.ok.value++;
+    s.continueDecoding();
+  }
+
+  private overLimit(): void {
+    const st = this.st;
+    const s = this.stream!;
+    st.stats.over_limit.value++;
+    if (!st.disableRateLimitedHeader && !s.res.headersSent) s.res.setHeader('x-envoy-ratelimited', 'true');
+    s.sendLocalReply(st.limitedStatus, '', 'RL');
+  }
+
+  failed(): void {
+    this.fetch = undefined;
+    const s = this.stream;
+    if (!s || s.ended) return;
     const st = this.st;
     st.stats.error.value++;
     if (st.failureModeDeny) {
@@ -219,9 +325,65 @@ class RateLimitFilter implements HttpFilter {
   }
 
   onDestroy(): void {
-    this.call?.cancel();
-    this.call = undefined;
+    const f = this.fetch;
+    this.fetch = undefined;
+    this.stream = undefined;
+    if (!f) return;
+    const i = f.waiters.indexOf(this);
+    if (i >= 0) f.waiters.splice(i, 1);
+    // A server that grants quota may have charged an allotment already: let the call finish.
+    if (f.waiters.length === 0 && !this.st.quotaServer) f.call?.cancel();
   }
+}
+
+/**
+ * One ShouldRateLimit call for `entry` (hits_addend 1, plus the allotment
+ * asked for in QUOTA_PREFETCH_METADATA). With `owner` the call decides that
+ * request; without, it is a background refresh. While it is on the wire,
+ * requests of a quota server's descriptor set without a token wait on it.
+ */
+function startFetch(st: Settings, entry: QuotaEntry, request: { domain: string; descriptors: D[] }, owner: RateLimitFilter | undefined): Fetch | undefined {
+  const client = rlsClient(st);
+  if (!client) {
+    if (owner) owner.failed();
+    else st.stats.error.value++;
+    return undefined;
+  }
+  const asked = entry.wanted(Date.now());
+  const fetch: Fetch = { entry, waiters: owner ? [owner] : [] };
+  // Only a server known to grant quota makes requests share a call; others get one call per request, as in Envoy.
+  if (st.quotaServer || !owner) st.fetches.set(entry, fetch);
+  entry.inflight = true;
+  const metadata = new grpc.Metadata();
+  metadata.set(QUOTA_PREFETCH_METADATA, String(asked));
+  fetch.call = client.ShouldRateLimit({ domain: request.domain, descriptors: request.descriptors, hits_addend: 1 }, metadata, { deadline: Date.now() + st.timeoutMs }, (err, resp) => {
+    if (st.fetches.get(entry) === fetch) st.fetches.delete(entry);
+    entry.inflight = false;
+    const [first, ...rest] = fetch.waiters;
+    const ownerWaiting = owner !== undefined && first === owner;
+    if (err) {
+      if (!owner) st.stats.error.value++;
+      for (const w of fetch.waiters) w.failed();
+      return;
+    }
+    const now = Date.now();
+    const over = resp.overall_code === 'OVER_LIMIT' || resp.overall_code === 2;
+    const quota = over ? undefined : quotaOf(resp);
+    if (quota) {
+      st.quotaServer = true;
+      entry.granted(quota.requests, asked, quota.validUntilMs, now);
+    } else if (over && st.quotaServer) {
+      const resetMs = resetMsOf(resp);
+      if (resetMs !== undefined) entry.overLimit(resetMs, now);
+    }
+    // The owner is decided by this answer; with quota, it takes the first token of the grant.
+    if (ownerWaiting) {
+      if (quota) entry.retake(now);
+      first.answered(over);
+    }
+    for (const w of ownerWaiting ? rest : fetch.waiters) w.resume(entry);
+  });
+  return fetch;
 }
 
 let statusCodes: Record<string, number> | undefined;
@@ -259,6 +421,9 @@ export const rateLimitExtension: HttpFilterExtension = {
       clusters: ctx.clusters,
       clients: new Map(),
       stats: { ok: counter('ok'), over_limit: counter('over_limit'), error: counter('error'), failure_mode_allowed: counter('failure_mode_allowed') },
+      cache: new QuotaCache(),
+      fetches: new Map(),
+      quotaServer: false,
     };
     return { name: settings.name, terminal: false, create: () => new RateLimitFilter(settings) };
   },
