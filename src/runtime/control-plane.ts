@@ -18,7 +18,7 @@ import type { ConfigSnapshot, ConfigStore } from '../galley/index.ts';
 import { createHttpApiServer, DirectorySource, DurableStore, GalleyDistributionServer, SnapshotDistributor } from '../galley/index.ts';
 import { Citadel } from '../citadel/index.ts';
 import { Mixer } from '../mixer/index.ts';
-import { Pilot, SpiffeRegistrationAuthorizer } from '../pilot/index.ts';
+import { CredentialServer, Pilot, SpiffeRegistrationAuthorizer } from '../pilot/index.ts';
 import { createMonitoringServer } from './monitoring-server.ts';
 import { RegistrationServer } from './registration-server.ts';
 import { createRuntimeApiHandler } from './runtime-api.ts';
@@ -31,6 +31,12 @@ export interface ControlPlaneOptions {
   readonly listenAddress: string;
   /** Config API (HTTP) port; 0 picks a free one. */
   readonly apiPort: number;
+  /**
+   * A listening socket for the config API, inherited from the parent (mesh up
+   * binds the port itself, so it knows the address before this process starts
+   * and two meshes cannot both take 15080); replaces apiPort.
+   */
+  readonly apiListenFd?: number;
   /** Prometheus /metrics and /ready port. */
   readonly monitoringPort: number;
   /** Galley distribution (xDS transport, gRPC) port. */
@@ -105,7 +111,7 @@ export class ControlPlane {
       // Pilot starts after the API; its debug pages are reachable through the API port too, for the CLI.
       const debugHandlers: ((req: IncomingMessage, res: ServerResponse) => boolean)[] = [];
       const api = createHttpApiServer({ store, registry: istioKinds, log: log.child({ scope: 'galley.api' }), onChange: (action) => changes.inc({ action }), extraHandlers: debugHandlers });
-      const apiPort = await listen(api, options.apiPort, options.listenAddress);
+      const apiPort = await listen(api, options.apiListenFd !== undefined ? { fd: options.apiListenFd } : options.apiPort, options.listenAddress);
       closers.push(() => closeHttp(api));
       ready.add('api');
 
@@ -146,8 +152,13 @@ export class ControlPlane {
       citadel.register(caServer);
       // Workload registration shares the CA port: the same TLS, the same credentials (bootstrap token or workload certificate).
       new RegistrationServer({ registry: pilot.local, citadel, log: log.child({ scope: 'registration' }) }).register(caServer);
+      // Gateway credentials (credentialName) need a verified identity too: istiod serves them on its TLS port.
+      const credentials = new CredentialServer({ snapshots: distributor, trustDomain: meshConfig.trustDomain, log: log.child({ scope: 'pilot.credentials' }) });
+      credentials.register(caServer);
       const caPort = await new Promise<number>((resolve, reject) => caServer.bindAsync(`${options.listenAddress}:${options.caPort}`, citadel.serverCredentials(), (err, port) => (err ? reject(err) : resolve(port))));
       closers.push(() => new Promise<void>((resolve) => caServer.tryShutdown(() => resolve())));
+      // Runs before the shutdown above: open credential streams would keep tryShutdown waiting.
+      closers.push(async () => credentials.close());
       ready.add('citadel');
       // The runtime's loopback path (bootstrap tokens, addresses, services) on the config API port.
       debugHandlers.push(createRuntimeApiHandler({ pilot, citadel, listenAddress: options.listenAddress, ports: () => ({ xds: xdsPort, ca: caPort, api: apiPort }) }));
@@ -191,11 +202,13 @@ function bindGrpc(server: grpc.Server, address: string): Promise<number> {
   return new Promise((resolve, reject) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
 }
 
-async function listen(server: HttpServer, port: number, host: string): Promise<number> {
-  server.listen(port, host);
-  await once(server, 'listening');
+/** Listens on `host:port`, or on an inherited listening socket (`{ fd }`); the port it got. */
+async function listen(server: HttpServer, port: number | { fd: number }, host: string): Promise<number> {
+  if (typeof port === 'number') server.listen(port, host);
+  else server.listen(port);
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
   const address = server.address();
-  return typeof address === 'object' && address ? address.port : port;
+  return typeof address === 'object' && address ? address.port : 0;
 }
 
 function closeHttp(server: HttpServer): Promise<void> {

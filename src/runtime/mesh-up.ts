@@ -14,11 +14,12 @@ import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { ControlPlaneClient, serviceEntryFor } from './sidecar/control-plane-client.ts';
-import { preferredPort } from './sidecar/local-addresses.ts';
+import { listenFd, listenPreferred } from './sidecar/local-addresses.ts';
 import type { Topology } from './topology.ts';
 import { BRIDGE_PREFIX, deleteBridge, runCommand } from '../agent/capture/index.ts';
 import type { CaptureDecision, CaptureSetting } from './capture/mode.ts';
@@ -90,9 +91,18 @@ export class MeshUp {
       this.controlPlane = topology.controlPlane;
     } else {
       const dataDir = join(runDir, 'data');
-      // The usual API port when it is free, so `mesh apply` needs no --server.
-      const apiPort = await preferredPort(15080);
-      const cp = this.spawnChild('control-plane', ['control-plane', '--data-dir', dataDir, '--api-port', String(apiPort), '--monitoring-port', '0', '--galley-port', '0', '--xds-port', '0', '--mixer-port', '0', '--ca-port', '0'], (entry) => entry.msg === 'control plane ready');
+      // The usual API port when it is free, so `mesh apply` needs no --server. Bug fix (two
+      // `mesh up` at once both took 15080: each checked it was free, then its control plane
+      // bound it seconds later): mesh up binds the port and hands the listening socket to the
+      // control plane as fd 3, so the bind is the check and the sidecars, started alongside,
+      // know the address at once.
+      const api = await listenPreferred(15080);
+      const apiPort = (api.address() as AddressInfo).port;
+      const fd = listenFd(api);
+      if (fd === undefined) await new Promise((r) => api.close(r));
+      const cp = this.spawnChild('control-plane', ['control-plane', '--data-dir', dataDir, ...(fd === undefined ? ['--api-port', String(apiPort)] : ['--api-fd', '3']), '--monitoring-port', '0', '--galley-port', '0', '--xds-port', '0', '--mixer-port', '0', '--ca-port', '0'], (entry) => entry.msg === 'control plane ready', fd);
+      // The control plane holds its own copy now: it alone owns the port (and frees it when it exits).
+      if (fd !== undefined) api.close();
       this.controlPlaneChild = cp;
       cpReady = cp.ready;
       this.controlPlane = `http://127.0.0.1:${apiPort}`;
@@ -111,8 +121,15 @@ export class MeshUp {
         }
       }
     }
-    if (topology.gateway) {
-      const child = this.spawnChild(topology.gateway.name, ['gateway', '--name', topology.gateway.name, '-n', topology.gateway.namespace, '--control-plane', this.controlPlane], sidecarReady);
+    // The ingress and the egress gateway: the same router, told apart by the labels Gateways select.
+    // The ingress gateway stays on the host (reached at 127.0.0.1, like a NodePort); the egress
+    // gateway, reached by the workloads, gets its own namespace on the bridge under capture and
+    // declares Istio's istio-egressgateway Service (http2 80, https 443) for VirtualServices to name.
+    for (const g of [topology.gateway, topology.egressGateway]) {
+      if (!g) continue;
+      const labels = Object.entries(g.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+      const egress = g === topology.egressGateway ? [...captureArgs, '--service-port', 'http2:80', '--service-port', 'https:443'] : [];
+      const child = this.spawnChild(g.name, ['gateway', '--name', g.name, '-n', g.namespace, ...labels, ...egress, '--control-plane', this.controlPlane], sidecarReady);
       ready.push(child.ready);
     }
     this.writePidFile();
@@ -176,11 +193,12 @@ export class MeshUp {
     writeFileSync(this.pidFile, `${JSON.stringify(content)}\n`);
   }
 
-  private spawnChild(name: string, args: string[], isReady: (entry: Record<string, unknown>) => boolean): Child {
+  /** `passFd`: a descriptor the child inherits as its fd 3. */
+  private spawnChild(name: string, args: string[], isReady: (entry: Record<string, unknown>) => boolean, passFd?: number): Child {
     const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', MESH_BIN, ...args], {
       cwd: this.options.topology.workingDir,
       env: { ...process.env, MESH_LOG_LEVEL: this.options.logLevel ?? process.env.MESH_LOG_LEVEL ?? 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', ...(passFd === undefined ? [] : [passFd])],
     });
     const file: WriteStream = createWriteStream(join(this.options.runDir, 'logs', `${name}.log`), { flags: 'a' });
     const prefix = `${name.padEnd(22)}| `;

@@ -1,23 +1,35 @@
 // End-to-end helpers: one Bookinfo mesh per test file, Istio's sample rules
-// applied unchanged, requests through the ingress gateway.
+// applied unchanged, requests through the ingress gateway, in either of the
+// runtime's two modes:
 //
-// Each file starts its own control plane on free ports (`startControlPlane`)
-// and `mesh up` joins it (`controlPlane:` in a generated mesh.yaml): two
-// `mesh up` started together would otherwise both pick the usual API port
-// 15080 (mesh up checks that it is free, then the control plane binds it
-// seconds later). The gateway listens on a free port, not on 8080: the
-// generated topology applies a Gateway `bookinfo-gateway` (the same object as
-// Istio's bookinfo-gateway.yaml except for the port number) and Istio's
-// `bookinfo` VirtualService unchanged, so the e2e files run in parallel with
-// each other and with test/runtime/mesh-up.test.ts, which uses 8080.
+// - `no-capture`: every app gets `<SVC>_SERVICE_HOST/PORT` (a sidecar port
+//   per service on loopback);
+// - `capture`: every replica in its own network namespace on a private mesh
+//   bridge (random free 10.x /24), iptables sending its traffic to the
+//   sidecar, the apps calling each other by name (`http://reviews:9080`)
+//   through the DNS proxy. Needs root, iproute2 and iptables; the task files
+//   skip with the reason otherwise.
+//
+// The task files (`*-tasks.ts`) define the tests once; one small `.test.ts`
+// per mode runs them. `mesh up` starts its own control plane (its API port
+// is bound race-free, so several meshes start side by side). The gateway
+// listens on a free port, not on 8080: the generated topology applies a
+// Gateway `bookinfo-gateway` (the same object as Istio's
+// bookinfo-gateway.yaml except for the port number) and Istio's `bookinfo`
+// VirtualService unchanged, so the e2e files run in parallel with each other
+// and with test/runtime/mesh-up.test.ts, which uses 8080. The gateway stays
+// on the host in both modes, so the tests reach it at 127.0.0.1.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
-import { REPO_ROOT, runMesh, SAMPLES, startControlPlane, tempDir } from '../helpers/processes.ts';
-import type { RunningControlPlane } from '../helpers/processes.ts';
+import { deleteBridge, deleteWorkloadNamespace, hostVethName, inSubnet, listNamespaces, runCommand } from '../../src/agent/capture/index.ts';
+import { captureAvailable } from '../../src/runtime/capture/mode.ts';
+import { REPO_ROOT, runMesh, SAMPLES, tempDir } from '../helpers/processes.ts';
 import { freePort } from '../../src/runtime/sidecar/local-addresses.ts';
 import { alive, eventually, startMesh } from '../runtime/helpers.ts';
 import type { MeshProcess } from '../runtime/helpers.ts';
@@ -28,14 +40,46 @@ export const NETWORKING = join(SAMPLES, 'bookinfo/networking');
 export const UNAVAILABLE = 'Sorry, product reviews are currently unavailable for this book.';
 export const RATINGS_UNAVAILABLE = 'Ratings service is currently unavailable';
 
+/** How the runtime connects apps to their sidecars (docs/runtime.md, docs/capture.md). */
+export type Mode = 'no-capture' | 'capture';
+
+/** Why `mode` cannot run on this host (the reason, for `skip`), or false when it can. */
+export function modeSkip(mode: Mode): string | false {
+  if (mode === 'no-capture') return false;
+  const support = captureAvailable();
+  return support.ok ? false : `traffic capture unavailable: ${support.reason}`;
+}
+
+/**
+ * How long `mesh up` may take to serve (an upper bound: on a 2-core host
+ * shared with other test runs a start has taken a minute). Capture mode sets up a network
+ * namespace, a veth and iptables rules per replica; on a loaded 2-core host
+ * that alone has taken tens of seconds.
+ */
+export function setupTimeoutMs(mode: Mode): number {
+  return mode === 'capture' ? 180_000 : 120_000;
+}
+
 export interface Page {
   readonly status: number;
   readonly text: string;
   readonly ms: number;
 }
 
+/** What outlived `mesh down` (every list empty when it cleaned up). */
+export interface Leftovers {
+  /** How many processes and namespaces the mesh had just before (so an empty list means something). */
+  readonly had: { readonly processes: number; readonly namespaces: number };
+  readonly processes: readonly string[];
+  readonly namespaces: readonly string[];
+  readonly bridges: readonly string[];
+  readonly iptablesRules: readonly string[];
+}
+
 export interface Bookinfo {
+  readonly mode: Mode;
   readonly runDir: string;
+  /** The control plane's config API (mesh up's own control plane). */
   readonly server: string;
   /** http://127.0.0.1:<gateway port> */
   readonly gateway: string;
@@ -47,6 +91,11 @@ export interface Bookinfo {
   login(user: string): Promise<string>;
   /** The text of <run-dir>/logs/<process>.log (process: `reviews-v2-0`, ...). */
   log(process: string): string;
+  /** The control plane's pid (mesh up's pid file). */
+  controlPlanePid(): number;
+  /** `mesh down`, then what is left of this mesh: processes, namespaces, the bridge, host iptables rules. */
+  down(): Promise<Leftovers>;
+  /** Removes whatever is left, also after a failure (idempotent). */
   stop(): Promise<void>;
 }
 
@@ -78,23 +127,68 @@ function gatewayYaml(port: number): string {
   return docs.map((d) => stringify(d)).join('---\n');
 }
 
-/** Starts Bookinfo (samples/bookinfo/mesh.yaml's services) with its own control plane and gateway port; resolves once /productpage serves through the gateway. */
-export async function startBookinfo(prefix: string): Promise<Bookinfo> {
+/** A random 10.x.y.0/24 that no route of this host overlaps (the mesh bridge's subnet). */
+async function freeSubnet(): Promise<string> {
+  const routes = (await runCommand('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout;
+  const prefixes = [...routes.matchAll(/^(?:\S+\s+)?(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?/gm)].map((m) => `${m[1]}/${m[2] ?? '32'}`);
+  for (let i = 0; i < 50; i++) {
+    const s = `10.${150 + (randomBytes(1)[0]! % 100)}.${randomBytes(1)[0]}.0/24`;
+    const clash = prefixes.some((p) => inSubnet(p.split('/')[0]!, s) || (Number(p.split('/')[1]) <= 24 && inSubnet(s.split('/')[0]!, p)));
+    if (!clash) return s;
+  }
+  throw new Error('no free 10.x /24 for the mesh bridge');
+}
+
+/** The capture resources of one mesh: namespaces whose veth is on its bridge, the bridge, host rules naming it. */
+async function captureResources(bridge: string, knownNamespaces: readonly string[]): Promise<Omit<Leftovers, 'processes' | 'had'>> {
+  const ports = await runCommand('ip', ['-o', 'link', 'show', 'master', bridge]);
+  const all = await listNamespaces();
+  const namespaces = all.filter((ns) => knownNamespaces.includes(ns) || (ports.code === 0 && ports.stdout.includes(`: ${hostVethName(ns)}@`)));
+  const bridges = (await runCommand('ip', ['link', 'show', 'dev', bridge])).code === 0 ? [bridge] : [];
+  const rules: string[] = [];
+  for (const table of ['filter', 'nat']) {
+    const saved = await runCommand('iptables-save', ['-t', table]);
+    rules.push(...saved.stdout.split('\n').filter((l) => l.includes(bridge)));
+  }
+  return { namespaces, bridges, iptablesRules: rules };
+}
+
+/** Starts Bookinfo (samples/bookinfo/mesh.yaml's services) in `mode` with its own gateway port; resolves once /productpage serves through the gateway. */
+export async function startBookinfo(prefix: string, mode: Mode = 'no-capture'): Promise<Bookinfo> {
   const startedAt = Date.now();
-  const runDir = tempDir(`e2e-${prefix}-`);
-  let cp: RunningControlPlane | undefined;
+  const label = `${prefix} (${mode})`;
+  const runDir = tempDir(`e2e-${prefix}-${mode}-`);
+  const tag = randomBytes(3).toString('hex');
+  const bridge = `mesh-br${tag}`;
   let up: MeshProcess | undefined;
   let pids: number[] = [];
+  let namespaces: string[] = [];
+  const track = (): void => {
+    if (up?.child.pid) pids = [...new Set([...pids, up.child.pid, ...descendants(up.child.pid)])];
+  };
+  const leftovers = async (had: Leftovers['had']): Promise<Leftovers> => {
+    const processes = pids.filter(alive);
+    const described = processes.length ? (await runCommand('ps', ['-o', 'pid=,args=', '-p', processes.join(',')])).stdout.trim().split('\n') : [];
+    const capture = mode === 'capture' ? await captureResources(bridge, namespaces) : { namespaces: [], bridges: [], iptablesRules: [] };
+    return { had, processes: described, ...capture };
+  };
+  let downed: Promise<Leftovers> | undefined;
+  const down = (): Promise<Leftovers> =>
+    (downed ??= (async () => {
+      track();
+      if (mode === 'capture') namespaces = (await captureResources(bridge, [])).namespaces.slice();
+      const t0 = Date.now();
+      if (up) await runMesh(['down', '--run-dir', join(runDir, 'run')]);
+      await up?.exited;
+      process.stdout.write(`# ${label}: mesh down ${Date.now() - t0} ms\n`);
+      return leftovers({ processes: pids.length, namespaces: namespaces.length });
+    })());
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
-      if (up?.child.pid) pids = [...new Set([...pids, ...descendants(up.child.pid)])];
-      const t0 = Date.now();
-      if (up) await runMesh(['down', '--run-dir', join(runDir, 'run')]);
-      process.stdout.write(`# ${prefix}: mesh down ${Date.now() - t0} ms\n`);
+      await down().catch(() => undefined);
       await up?.stop('SIGKILL');
-      await cp?.stop();
-      // Whatever outlived mesh down (it should be nothing).
+      // Whatever outlived mesh down (it should be nothing; the down test says so).
       for (const pid of pids) if (alive(pid)) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -102,24 +196,31 @@ export async function startBookinfo(prefix: string): Promise<Bookinfo> {
           // gone meanwhile
         }
       }
+      if (mode === 'capture') {
+        const left = await captureResources(bridge, namespaces);
+        for (const ns of left.namespaces) await deleteWorkloadNamespace(ns).catch(() => undefined);
+        await deleteBridge(bridge).catch(() => undefined);
+      }
     })());
   try {
-    cp = await startControlPlane([], join(runDir, 'data'));
     // Claimed host-wide like the sidecars' ports, so no sidecar takes it before the gateway binds it.
     const port = await freePort('0.0.0.0');
     writeFileSync(join(runDir, 'gateway.yaml'), gatewayYaml(port));
     const topology = parseAllDocuments(readFileSync(join(REPO_ROOT, 'samples/bookinfo/mesh.yaml'), 'utf8'))[0]!.toJS() as Record<string, unknown>;
     topology.workingDir = REPO_ROOT;
-    topology.controlPlane = cp.server;
     topology.apply = ['gateway.yaml'];
+    if (mode === 'capture') topology.capture = { mode: 'on', bridge: tag, subnet: await freeSubnet() };
     writeFileSync(join(runDir, 'mesh.yaml'), stringify(topology));
     up = startMesh(['up', '-f', join(runDir, 'mesh.yaml'), '--run-dir', join(runDir, 'run'), '--quiet']);
-    await up.waitFor((_e, line) => line.startsWith('mesh up: ') && line.includes('ready in'), 60_000);
-    pids = descendants(up.child.pid!);
+    await up.waitFor((_e, line) => line.startsWith('mesh up: ') && line.includes('ready in'), setupTimeoutMs(mode));
+    track();
+    const readyLine = up.lines.find((l) => l.startsWith('mesh up: ') && l.includes('ready in'))!;
+    const server = /control plane (http:\/\/127\.0\.0\.1:\d+)/.exec(readyLine)?.[1];
+    assert.ok(server, `the control plane's address in "${readyLine}"`);
     const gateway = `http://127.0.0.1:${port}`;
-    const server = cp.server;
     let files = 0;
     const bi: Bookinfo = {
+      mode,
       runDir,
       server,
       gateway,
@@ -153,18 +254,37 @@ export async function startBookinfo(prefix: string): Promise<Bookinfo> {
         const p = join(runDir, 'run', 'logs', `${process}.log`);
         return existsSync(p) ? readFileSync(p, 'utf8') : '';
       },
+      controlPlanePid() {
+        const pidFile = JSON.parse(readFileSync(join(runDir, 'run', 'mesh-up.pid'), 'utf8')) as { children: number[] };
+        const pid = pidFile.children[pidFile.children.length - 1]!;
+        assert.match(execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }), /control-plane/);
+        return pid;
+      },
+      down,
       stop,
     };
     await eventually(async () => {
       const p = await bi.get('/productpage', { timeoutMs: 5000 });
       return p.status === 200 && p.text.includes('Reviews served by:') ? true : undefined;
     }, 'productpage through the gateway', 30_000);
-    process.stdout.write(`# ${prefix}: Bookinfo serving through the gateway in ${Date.now() - startedAt} ms\n`);
+    process.stdout.write(`# ${label}: Bookinfo serving through the gateway in ${Date.now() - startedAt} ms\n`);
     return bi;
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** The closing test of a task file: `mesh down` stops every process and, with capture, removes every namespace, the bridge and any host rule for it. */
+export function downLeavesNothing(bookinfo: () => Bookinfo): void {
+  test('mesh down leaves no process, network namespace, bridge or iptables rule behind', { timeout: 45_000 }, async () => {
+    const bi = bookinfo();
+    const left = await bi.down();
+    // mesh up, the control plane (unless a test killed it), the gateway, and per replica its runtime, sidecar and app.
+    assert.ok(left.had.processes >= 12, `the mesh's processes were seen: ${left.had.processes}`);
+    if (bi.mode === 'capture') assert.equal(left.had.namespaces, 6, 'one namespace per Bookinfo replica');
+    assert.deepEqual({ processes: left.processes, namespaces: left.namespaces, bridges: left.bridges, iptablesRules: left.iptablesRules }, { processes: [], namespaces: [], bridges: [], iptablesRules: [] });
+  });
 }
 
 /** The reviews version that served a product page or API answer (from "reviews-vN-..."). */

@@ -14,6 +14,14 @@ function port(value: string | undefined, flag: string, fallback: number): number
   return n;
 }
 
+/** `--api-fd 3`: a listening socket the parent passed at that descriptor. */
+function apiFd(value: string | undefined): { apiListenFd?: number } {
+  if (value === undefined) return {};
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 3) throw new CliError(ExitCode.USAGE, `--api-fd must be an inherited file descriptor number (3 or more), got "${value}"`);
+  return { apiListenFd: n };
+}
+
 export const controlPlaneCommand: Command = {
   name: 'control-plane',
   summary: 'Run the control plane (Galley, Pilot, Mixer, Citadel)',
@@ -25,6 +33,7 @@ export const controlPlaneCommand: Command = {
   --config-dir DIR      serve a watched directory of YAML files instead (read-only)
   --listen-address      address to listen on (default 127.0.0.1)
   --api-port            config API used by \`mesh apply/get/delete\` (default 15080)
+  --api-fd N            serve the config API on inherited listening socket N instead (mesh up binds it)
   --monitoring-port     /metrics, /ready, /healthz (default 15014)
   --galley-port         config distribution over xDS/gRPC (default 9901)
   --xds-port            Pilot's ADS for proxies and proxyless gRPC, plaintext (default 15010)
@@ -39,6 +48,7 @@ Logs are JSON lines on stdout. Stops cleanly on Ctrl-C or SIGTERM.`,
     'config-dir': { type: 'string' },
     'listen-address': { type: 'string' },
     'api-port': { type: 'string' },
+    'api-fd': { type: 'string' },
     'monitoring-port': { type: 'string' },
     'galley-port': { type: 'string' },
     'xds-port': { type: 'string' },
@@ -55,6 +65,7 @@ Logs are JSON lines on stdout. Stops cleanly on Ctrl-C or SIGTERM.`,
       configDir: configDir === undefined ? undefined : resolve(configDir),
       listenAddress: str(flags, 'listen-address') ?? '127.0.0.1',
       apiPort: port(str(flags, 'api-port'), 'api-port', 15080),
+      ...apiFd(str(flags, 'api-fd')),
       monitoringPort: port(str(flags, 'monitoring-port'), 'monitoring-port', 15014),
       galleyPort: port(str(flags, 'galley-port'), 'galley-port', 9901),
       xdsPort: port(str(flags, 'xds-port'), 'xds-port', 15010),

@@ -5,6 +5,7 @@
 
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
@@ -64,13 +65,29 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   }
 }
 
-/** `preferred` when it is free on `host` (so users reach the usual port), else a free one. */
-export function preferredPort(preferred: number, host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(freePort(host)));
-    server.listen(preferred, host, () => server.close(() => resolve(preferred)));
-  });
+/**
+ * A server bound to `preferred` on `host`, or to a free port when another
+ * process holds it. Binding is the check, so two callers at the same moment
+ * cannot both get `preferred` (a probe that closes before the real bind can:
+ * the `mesh up` API-port race). The caller hands the socket on (listenFd) or closes it.
+ */
+export function listenPreferred(preferred: number, host = '127.0.0.1'): Promise<Server> {
+  const bind = (port: number): Promise<Server> =>
+    new Promise((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen({ port, host, exclusive: true }, () => {
+        server.off('error', reject);
+        resolve(server);
+      });
+    });
+  return bind(preferred).catch(() => bind(0));
+}
+
+/** The file descriptor of a listening server, to pass to a child process (libuv's handle; undefined where there is none). */
+export function listenFd(server: Server): number | undefined {
+  const fd = (server as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /** Checks that `ip` can be bound (some systems route only 127.0.0.1). */
