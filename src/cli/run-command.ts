@@ -1,6 +1,6 @@
 // Runs one sub-command: parses its flags, prints its help, runs it, and turns
 // failures into a message and a stable exit code. Shared by the full `mesh`
-// entry (main.ts) and the light one of sidecar processes (sidecar-main.ts).
+// entry (main.ts) and the light one (light-main.ts).
 
 import { parseArgs } from 'node:util';
 import { isMeshError } from '../common/index.ts';
