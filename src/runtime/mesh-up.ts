@@ -6,8 +6,9 @@
 // stop everything: sidecars first (each stops its app), the control plane last.
 // With capture (mesh.yaml `capture`, or --capture), every replica is a
 // `mesh run --capture` in its own network namespace, every service gets a VIP
-// in its ServiceEntry, and the gateway stays on the host (it reaches the
-// workloads over the mesh bridge); the bridge goes when the last workload has.
+// in its ServiceEntry, the ingress gateway stays on the host (it reaches the
+// workloads over the mesh bridge), the egress gateway gets a namespace of its
+// own so workloads reach it; the bridge goes when the last workload has.
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

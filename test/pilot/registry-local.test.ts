@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ConfigObject } from '../../src/api/index.ts';
+import type { ConfigObject, ServiceEntrySpec } from '../../src/api/index.ts';
 import type { ConfigSnapshot } from '../../src/galley/index.ts';
 import type { RegistryEvent } from '../../src/pilot/model/index.ts';
 import { LocalRegistry } from '../../src/pilot/registry/index.ts';
@@ -160,6 +160,46 @@ describe('hosts defined twice', () => {
       assert.deepEqual(s.events, [{ kind: 'endpoints', hostnames: ['dup.internal'] }]);
     } finally {
       await s.close();
+    }
+  });
+
+  test('in one namespace two entries for a host merge: the ports of both (Istio\'s egress gateway task adds 443 beside 80)', async () => {
+    const external = (name: string, ports: { number: number; name: string; protocol: string }[]) => serviceEntry('shop', name, { hosts: ['httpbin.example.test'], ports, resolution: 'DNS', location: 'MESH_EXTERNAL' });
+    const s = await running([external('httpbin-http', [{ number: 80, name: 'http', protocol: 'HTTP' }])]);
+    try {
+      const first = Date.now();
+      while (Date.now() === first) await new Promise((resolve) => setImmediate(resolve));
+      // The same port again in the second entry is not repeated; the new one is added.
+      await s.apply(external('httpbin-tls', [{ number: 443, name: 'tls', protocol: 'TLS' }, { number: 80, name: 'http-again', protocol: 'HTTP' }]));
+      const services = s.registry.services();
+      assert.equal(services.length, 1);
+      assert.equal(services[0]!.origin, 'ServiceEntry shop/httpbin-http');
+      assert.deepEqual(services[0]!.ports.map((p) => `${p.name}/${p.port}/${p.protocol}`), ['http/80/HTTP', 'tls/443/TLS']);
+      assert.deepEqual(s.events.splice(0), [{ kind: 'services', hostnames: ['httpbin.example.test'] }]);
+      // Each entry resolves the host for its own ports.
+      assert.deepEqual(addresses(s.registry, 'httpbin.example.test').sort(), ['httpbin.example.test:443', 'httpbin.example.test:80', 'httpbin.example.test:80']);
+      await s.remove(external('httpbin-tls', []));
+      assert.deepEqual(s.registry.services()[0]!.ports.map((p) => p.port), [80], 'removing the second entry removes its port');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('entries that differ in resolution, labels, selector or exportTo do not merge: the oldest defines the host', () => {
+    const builder = new RegistryStateBuilder({ registry: 'local', trustDomain: 'cluster.local' });
+    const base = { hosts: ['dup.internal'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'STATIC' as const };
+    const older = serviceEntry('shop', 'older', base, { creationTimestamp: '2024-01-01T00:00:00.000Z' });
+    const cases: [string, Record<string, unknown>, Record<string, unknown>][] = [
+      ['same everything: merged', {}, {}],
+      ['resolution', { resolution: 'DNS' }, {}],
+      ['selector', { workloadSelector: { labels: { app: 'x' } } }, {}],
+      ['exportTo', { exportTo: ['.'] }, {}],
+      ['labels', {}, { labels: { team: 'b' } }],
+    ];
+    for (const [name, spec, meta] of cases) {
+      const newer = serviceEntry('shop', 'newer', { ...base, ...spec, ports: [{ number: 443, name: 'tls', protocol: 'TLS' }] } as ServiceEntrySpec, { creationTimestamp: '2024-02-01T00:00:00.000Z', ...meta });
+      const state = builder.build({ serviceEntries: [newer, older], workloadEntries: [], registered: [] });
+      assert.deepEqual(state.services.map((x) => [x.origin, x.ports.map((p) => p.port)]), [['ServiceEntry shop/older', name.endsWith('merged') ? [80, 443] : [80]]], name);
     }
   });
 

@@ -382,6 +382,97 @@ test('Egress Gateways: mesh -> istio-egressgateway (its own namespace on the bri
   assert.equal(direct.remote, sleepIp);
 });
 
+/** The task's "Egress gateway for HTTPS traffic": TLS passed through the gateway by SNI, unchanged but for the host. */
+const EGRESS_GATEWAY_TLS = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port:
+      number: 443
+      name: tls
+      protocol: TLS
+    hosts:
+    - ${EXTERNAL_HOST}
+    tls:
+      mode: PASSTHROUGH
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-httpbin
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: httpbin
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: direct-httpbin-through-egress-gateway
+spec:
+  hosts:
+  - ${EXTERNAL_HOST}
+  gateways:
+  - mesh
+  - istio-egressgateway
+  tls:
+  - match:
+    - gateways:
+      - mesh
+      port: 443
+      sniHosts:
+      - ${EXTERNAL_HOST}
+    route:
+    - destination:
+        host: istio-egressgateway.istio-system.svc.cluster.local
+        subset: httpbin
+        port:
+          number: 443
+  - match:
+    - gateways:
+      - istio-egressgateway
+      port: 443
+      sniHosts:
+      - ${EXTERNAL_HOST}
+    route:
+    - destination:
+        host: ${EXTERNAL_HOST}
+        port:
+          number: 443
+      weight: 100
+`;
+
+test('Egress Gateways, HTTPS: the app\'s TLS passes through the egress gateway by SNI, untouched', { skip, timeout: 90_000 }, async () => {
+  assert.ok(egressGateway, 'the egress gateway runs (previous test)');
+  const ready = await egressGateway.waitFor((e) => e.msg === 'sidecar ready: config and certificate in place');
+  const gatewayIp = String(ready.ip);
+  await apply(serviceEntry([TLS_PORT], 'httpbin-ext-tls'));
+  await apply(EGRESS_GATEWAY_TLS);
+  const tls = external(await eventually(async () => {
+    const r = await curl(`https://${EXTERNAL_HOST}/get`);
+    if (r.status !== 200 || (JSON.parse(r.body!) as { remote: string }).remote !== gatewayIp) throw new Error(JSON.stringify(r));
+    return r;
+  }, 'HTTPS to leave through the egress gateway', 30_000));
+  assert.equal(tls.remote, gatewayIp, 'the external server sees the egress gateway');
+  assert.equal(tls.sni, EXTERNAL_HOST, 'the app\'s own handshake, SNI and all, reached the server');
+  assert.equal(tls.scheme, 'https');
+  const gwPage = await (await fetch(`http://${String(ready.stats)}/stats/prometheus`)).text();
+  assert.ok(counter(gwPage, 'envoy_cluster_upstream_cx_total', `outbound|443||${EXTERNAL_HOST}`) >= 1, 'the gateway opened the connection to the external host');
+
+  const gone = await runMesh(['delete', 'virtualservice', 'direct-httpbin-through-egress-gateway', '--server', cp!.server]);
+  assert.equal(gone.code, 0, gone.stderr + gone.stdout);
+  const direct = external(await eventually(async () => {
+    const r = await curl(`https://${EXTERNAL_HOST}/get`);
+    if (r.status !== 200 || (JSON.parse(r.body!) as { remote: string }).remote !== sleepIp) throw new Error(JSON.stringify(r));
+    return r;
+  }, 'HTTPS to go direct again', 30_000));
+  assert.equal(direct.sni, EXTERNAL_HOST);
+});
+
 test('nothing is left: workloads, namespaces, bridge, host rules', { skip, timeout: 60_000 }, async () => {
   const pids = [sleep!.child.pid!, ...(egressGateway ? [egressGateway.child.pid!] : []), ...processes.map((p) => p.pid!)];
   assert.equal(await sleep!.stop('SIGTERM'), 143, sleep!.lines.slice(-20).join('\n'));

@@ -3,6 +3,7 @@
 // (--capture: its own network namespace, iptables, DNS proxy; docs/capture.md).
 
 import { randomBytes } from 'node:crypto';
+import { isIPv4 } from 'node:net';
 import { createLogger, env } from '../../common/index.ts';
 import { runSidecar } from '../../runtime/sidecar/index.ts';
 import { decideCapture, parseCaptureSetting } from '../../runtime/capture/mode.ts';
@@ -39,6 +40,14 @@ function keyValues(items: readonly string[], flag: string): Record<string, strin
   return out;
 }
 
+/** `--capture-dns 10.96.0.10` or `10.96.0.10:5353` (IPv4). */
+export function dnsUpstream(value: string): { address: string; port: number } {
+  const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(value);
+  const port = m?.[2] === undefined ? 53 : Number(m[2]);
+  if (!m || !isIPv4(m[1]!) || port < 1 || port > 65535) throw new CliError(ExitCode.USAGE, `--capture-dns ${value}: expected an IPv4 address, optionally with :PORT`);
+  return { address: m[1]!, port };
+}
+
 export const runCommand: Command = {
   name: 'run',
   summary: 'Run a workload with its sidecar (agent + proxy) on this host',
@@ -67,6 +76,8 @@ export const runCommand: Command = {
   --capture-bridge SUFFIX mesh bridge mesh-br<SUFFIX> (default 0)
   --capture-subnet CIDR   bridge subnet (default 10.213.0.0/24)
   --capture-egress        NAT the bridge out of the host (DNS upstreams, internet)
+  --capture-dns IP[:PORT] DNS server for names outside the mesh (repeatable; the
+                          cluster DNS of Kubernetes); default: the host's resolv.conf
 
 Mode without capture (the default). The app gets, for every service in the mesh,
 <SVC>_SERVICE_HOST=127.0.0.1 and <SVC>_SERVICE_PORT=<a sidecar port for it>,
@@ -97,6 +108,7 @@ sidecar (uid 1337), and the namespace is removed when it exits.`,
     'capture-bridge': { type: 'string' },
     'capture-subnet': { type: 'string' },
     'capture-egress': { type: 'boolean' },
+    'capture-dns': { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' },
   },
   positionals: true,
@@ -148,7 +160,8 @@ sidecar (uid 1337), and the namespace is removed when it exits.`,
     if (decision.capture) {
       const bridgeSuffix = str(flags, 'capture-bridge');
       const subnet = str(flags, 'capture-subnet');
-      return runCapturedSidecar(options, { ...(bridgeSuffix ? { bridgeSuffix } : {}), ...(subnet ? { subnet } : {}), egress: flags['capture-egress'] === true });
+      const dnsUpstreams = strings(flags, 'capture-dns').map((a) => dnsUpstream(a));
+      return runCapturedSidecar(options, { ...(bridgeSuffix ? { bridgeSuffix } : {}), ...(subnet ? { subnet } : {}), egress: flags['capture-egress'] === true, ...(dnsUpstreams.length > 0 ? { dnsUpstreams } : {}) });
     }
     return runSidecar(options);
   },

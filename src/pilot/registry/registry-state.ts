@@ -65,7 +65,8 @@ export class RegistryStateBuilder {
       if (list) list.push(...eps);
       else endpoints.set(hostname, [...eps]);
     };
-    // The oldest entry defines a host in a namespace (Istio sorts by creation time); later ones still add endpoints.
+    // The oldest entry defines a host in a namespace (Istio sorts by creation time); later ones still
+    // add endpoints, and their ports when the two can merge (Istio's appendSidecarServices).
     for (const se of [...inputs.serviceEntries].sort(byCreation)) {
       const converted = this.convert(se);
       for (let service of converted.services) {
@@ -79,7 +80,9 @@ export class RegistryStateBuilder {
         } else {
           addEndpoints(service.hostname, converted.endpoints.get(service.hostname) ?? EMPTY);
         }
-        if (!services.has(key)) services.set(key, service);
+        const existing = services.get(key);
+        if (!existing) services.set(key, service);
+        else if (canMerge(existing, service)) services.set(key, mergePorts(existing, service));
       }
     }
 
@@ -122,6 +125,26 @@ export class RegistryStateBuilder {
     }
     return converted;
   }
+}
+
+/**
+ * Whether two definitions of one host in one namespace are one service with
+ * the ports of both, as Istio's canMergeServices decides: same resolution,
+ * labels, workload selector and exportTo. Otherwise the older one alone
+ * defines it.
+ */
+function canMerge(a: Service, b: Service): boolean {
+  return a.resolution === b.resolution
+    && a.registry === b.registry
+    && isDeepStrictEqual(a.labels, b.labels)
+    && isDeepStrictEqual(a.workloadSelector ?? null, b.workloadSelector ?? null)
+    && isDeepStrictEqual([...a.exportTo].sort(), [...b.exportTo].sort());
+}
+
+/** `a` with the ports of `b` whose numbers it lacks appended (the older definition keeps the rest). */
+function mergePorts(a: Service, b: Service): Service {
+  const added = b.ports.filter((p) => !a.ports.some((q) => q.port === p.port));
+  return added.length === 0 ? a : { ...a, ports: [...a.ports, ...added] };
 }
 
 function byCreation(a: ConfigObject, b: ConfigObject): number {

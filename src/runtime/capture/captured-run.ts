@@ -19,6 +19,14 @@
 //   7. on the app's exit or SIGINT/SIGTERM: unregister, the app stops,
 //      the sidecar stops, the namespace (veth, rules, /etc/netns) and the
 //      relays go. Exits with the app's code.
+//
+// A gateway (`mesh gateway --capture`, options.type `router`) is a pod too:
+// its own namespace on the bridge, so workloads reach it at its bridge
+// address (the egress gateway's whole point), but with no capture rules and
+// `net.ipv4.ip_unprivileged_port_start=0` (as Istio's gateway pods set), so
+// the router, as 1337, listens on its Gateways' ports (80, 443) and its DNS
+// proxy is the namespace's nameserver on 127.0.0.1:53. No app: it registers
+// once ready and runs until SIGINT/SIGTERM.
 
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
@@ -27,11 +35,12 @@ import { join } from 'node:path';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { findExecutable, setupCapturedWorkload, upstreamsFromResolvConf } from '../../agent/capture/index.ts';
-import type { CapturedWorkload, NameTable } from '../../agent/capture/index.ts';
+import type { CapturedWorkload, NameTable, Upstream } from '../../agent/capture/index.ts';
 import type { Logger } from '../../common/index.ts';
 import { prefixLines } from '../sidecar/app-process.ts';
 import { ControlPlaneClient, serviceEntryFor } from '../sidecar/control-plane-client.ts';
 import type { MeshServiceInfo } from '../sidecar/control-plane-client.ts';
+import { declaredService } from '../sidecar/sidecar.ts';
 import type { SidecarOptions, SidecarStatus } from '../sidecar/sidecar.ts';
 import type { FromSidecar, ToSidecar } from './protocol.ts';
 import { startRelay } from './relay.ts';
@@ -50,6 +59,8 @@ export interface CaptureNetworkOptions {
   readonly subnet?: string;
   /** NAT the bridge out of the host (for DNS upstreams and the internet). */
   readonly egress?: boolean;
+  /** DNS servers for names outside the mesh (default: the host's resolv.conf nameservers). */
+  readonly dnsUpstreams?: readonly Upstream[];
   /** How often the DNS table is refreshed from the control plane (default 2 s). */
   readonly namesRefreshMs?: number;
 }
@@ -119,10 +130,12 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: Nod
   });
 }
 
-/** Runs one captured workload; resolves with the exit code (the app's, 128+signal, 1 if the sidecar failed). */
+/** Runs one captured workload (or a gateway); resolves with the exit code (the app's, 128+signal, 1 if the sidecar failed; a gateway: 0 once stopped). */
 export async function runCapturedSidecar(o: SidecarOptions, net: CaptureNetworkOptions = {}, onReady?: (status: SidecarStatus) => void): Promise<number> {
   const log: Logger = o.log;
-  if (!o.command?.length) throw new Error('capture mode runs an app: give its command');
+  const router = o.type === 'router';
+  if (!router && !o.command?.length) throw new Error('capture mode runs an app: give its command');
+  if (router && o.command?.length) throw new Error('a gateway runs no app: give no command');
   const cp = new ControlPlaneClient(o.controlPlane);
   const waitMs = o.controlPlaneWaitMs ?? 30_000;
   const domain = 'cluster.local';
@@ -138,14 +151,15 @@ export async function runCapturedSidecar(o: SidecarOptions, net: CaptureNetworkO
 
   const info = await retry(() => cp.info(), waitMs);
   const host = `${o.service}.${o.namespace}.svc.${domain}`;
-  if (o.ensureServiceEntry && o.servicePort !== undefined) {
+  const declared = declaredService(o);
+  if (declared) {
     const path = `/apis/networking.istio.io/v1/namespaces/${o.namespace}/serviceentries/${o.service}`;
     if (!(await cp.exists(path))) {
       const vip = vipsOf([...(await cp.services()).filter((s) => s.hostname !== host), { hostname: host, namespace: o.namespace, ports: [] }]).get(host)!;
-      await cp.apply([serviceEntryFor(o.service, o.namespace, o.servicePort, domain, [vip])]);
+      await cp.apply([serviceEntryFor(o.service, o.namespace, declared.ports, domain, [vip], declared.selector)]);
     }
   }
-  const wanted = [...(o.waitForServices ?? []), ...(o.ensureServiceEntry && o.servicePort !== undefined ? [host] : [])];
+  const wanted = [...(o.waitForServices ?? []), ...(declared ? [host] : [])];
   const services = await retry(async () => {
     const list = await cp.services();
     const missing = wanted.filter((h) => !list.some((s) => s.hostname === h));
@@ -153,7 +167,7 @@ export async function runCapturedSidecar(o: SidecarOptions, net: CaptureNetworkO
     return list;
   }, waitMs);
   let names: NameTable = nameTable(services, vipsOf(services));
-  const dnsUpstreams = upstreamsFromResolvConf();
+  const dnsUpstreams = net.dnsUpstreams ?? upstreamsFromResolvConf();
 
   let workload: CapturedWorkload | undefined;
   const relays: Relay[] = [];
@@ -161,9 +175,16 @@ export async function runCapturedSidecar(o: SidecarOptions, net: CaptureNetworkO
   let app: ChildProcess | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {
-    workload = await withBridgeLock(`mesh-br${net.bridgeSuffix ?? '0'}`, () => setupCapturedWorkload({ id: namespaceIdFor(workloadName), bridgeSuffix: net.bridgeSuffix, subnet: net.subnet, kubeNamespace: o.namespace, domain, egress: net.egress }));
+    workload = await withBridgeLock(`mesh-br${net.bridgeSuffix ?? '0'}`, () => setupCapturedWorkload({ id: namespaceIdFor(workloadName), bridgeSuffix: net.bridgeSuffix, subnet: net.subnet, kubeNamespace: o.namespace, domain, egress: net.egress, ...(router ? { rules: false as const } : {}) }));
     for (const w of workload.warnings) log.warn({}, w);
-    log.info({ mode: 'capture', netns: workload.namespace, address: workload.address, bridge: workload.bridge.bridge, gateway: workload.gateway }, 'workload namespace ready (iptables: inbound -> 15006, outbound -> 15001, DNS -> 15053)');
+    if (router) {
+      // The router runs as 1337 and listens on its Gateways' ports, 80 and 443 included.
+      const r = await workload.exec('sysctl', ['-w', 'net.ipv4.ip_unprivileged_port_start=0']);
+      if (r.code !== 0) throw new Error(`sysctl net.ipv4.ip_unprivileged_port_start=0 in ${workload.namespace}: ${r.stderr.trim() || `exit ${r.code}`}`);
+      log.info({ mode: 'capture', netns: workload.namespace, address: workload.address, bridge: workload.bridge.bridge, gateway: workload.gateway }, 'gateway namespace ready (no capture rules; every port bindable; DNS proxy on 127.0.0.1:53)');
+    } else {
+      log.info({ mode: 'capture', netns: workload.namespace, address: workload.address, bridge: workload.bridge.bridge, gateway: workload.gateway }, 'workload namespace ready (iptables: inbound -> 15006, outbound -> 15001, DNS -> 15053)');
+    }
     const xds = await startRelay(workload.gateway, info.xdsAddress);
     relays.push(xds);
     const ca = await startRelay(workload.gateway, info.caAddress);
@@ -194,12 +215,13 @@ export async function runCapturedSidecar(o: SidecarOptions, net: CaptureNetworkO
     });
     toSidecar({
       type: 'init',
-      options: { service: o.service, version, namespace: o.namespace, serviceAccount: o.serviceAccount, ...(o.servicePort !== undefined ? { servicePort: o.servicePort } : {}), ...(o.labels ? { labels: o.labels } : {}), workloadName, ...(o.locality ? { locality: o.locality } : {}), ...(o.configTimeoutMs ? { configTimeoutMs: o.configTimeoutMs } : {}) },
+      options: { type: o.type, service: o.service, version, namespace: o.namespace, serviceAccount: o.serviceAccount, ...(o.servicePort !== undefined ? { servicePort: o.servicePort } : {}), ...(o.labels ? { labels: o.labels } : {}), workloadName, ...(o.locality ? { locality: o.locality } : {}), ...(o.configTimeoutMs ? { configTimeoutMs: o.configTimeoutMs } : {}) },
       address: workload.address,
       info: { ...info, xdsAddress: xds.address, caAddress: ca.address },
       services,
       names,
       dnsUpstreams,
+      dnsPort: router ? 53 : 15053,
     });
     const status = await Promise.race([ready, new Promise<never>((_, reject) => (onSignal = (sig) => reject(new Error(`${sig} before the sidecar was ready`))))]);
     if (signalled) throw new Error(`${signalled} before the sidecar was ready`);
@@ -221,6 +243,20 @@ export async function runCapturedSidecar(o: SidecarOptions, net: CaptureNetworkO
     timer = setInterval(() => void refresh(), net.namesRefreshMs ?? 2000);
     timer.unref();
 
+    if (router) {
+      // A gateway: registered now (nothing to wait for), serving until a signal.
+      toSidecar({ type: 'register' });
+      const stopped = new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve));
+      const end = await Promise.race([stopped.then((signal) => ({ signal })), sidecarExit.then((e) => ({ ...e, sidecar: true as const }))]);
+      if ('sidecar' in end) {
+        log.error({ code: end.code, signal: end.signal }, 'the gateway proxy exited');
+        return 1;
+      }
+      log.info({ signal: end.signal }, 'signal received: unregistering and stopping the gateway');
+      toSidecar({ type: 'unregister' });
+      return 0;
+    }
+
     // The app, inside, as root (not 1337: its traffic is captured).
     // Nothing of the no-capture wiring leaks in: the app finds services by name.
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/_SERVICE_(HOST|PORT)(_|$)/.test(k)));
@@ -234,7 +270,7 @@ export async function runCapturedSidecar(o: SidecarOptions, net: CaptureNetworkO
       SERVICE_ACCOUNT: o.serviceAccount,
       ...o.env,
     };
-    const [file, ...args] = o.command;
+    const [file, ...args] = o.command!;
     const a = workload.spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', file!, ...args], { env, stdio: ['inherit', 'pipe', 'pipe'] });
     app = a;
     prefixLines(a.stdout!, process.stdout, o.logPrefix ?? '');

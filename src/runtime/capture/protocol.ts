@@ -8,6 +8,8 @@ import type { MeshServiceInfo, RuntimeInfo } from '../sidecar/control-plane-clie
 import type { SidecarStatus } from '../sidecar/sidecar.ts';
 
 export interface InnerSidecarOptions {
+  /** `router`: a gateway in its own namespace (no capture rules, no app). */
+  readonly type: 'sidecar' | 'router';
   readonly service: string;
   readonly version?: string;
   readonly namespace: string;
@@ -20,7 +22,7 @@ export interface InnerSidecarOptions {
 }
 
 export type ToSidecar =
-  | { type: 'init'; options: InnerSidecarOptions; address: string; info: RuntimeInfo; services: readonly MeshServiceInfo[]; names: NameTable; dnsUpstreams: readonly Upstream[] }
+  | { type: 'init'; options: InnerSidecarOptions; address: string; info: RuntimeInfo; services: readonly MeshServiceInfo[]; names: NameTable; dnsUpstreams: readonly Upstream[]; dnsPort: number }
   | { type: 'token'; id: number; token?: string; error?: string }
   | { type: 'names'; names: NameTable }
   | { type: 'register'; port?: number }

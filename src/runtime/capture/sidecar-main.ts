@@ -1,6 +1,8 @@
 // The sidecar process of a captured workload: runs inside the workload's
 // network namespace as uid/gid 1337 (so iptables leaves its own traffic
-// alone), started by captured-run.ts with an IPC channel. It holds the
+// alone), started by captured-run.ts with an IPC channel. For a gateway
+// (`mesh gateway --capture`) the same process runs the router in the
+// gateway's own namespace. It holds the
 // agent, the proxy (original-dst resolver = SO_ORIGINAL_DST) and the DNS
 // proxy; it does not start the app (the runtime does, as another user).
 // Exits when told to stop or when the runtime goes away.
@@ -35,13 +37,13 @@ process.on('message', (raw) => {
   switch (m.type) {
     case 'init': {
       const o = m.options;
-      const log = createLogger('sidecar').child({ workload: `${o.namespace}/${o.workloadName}` });
+      const log = createLogger(o.type === 'router' ? 'gateway' : 'sidecar').child({ workload: `${o.namespace}/${o.workloadName}` });
       sidecar = new Sidecar({
         ...o,
         controlPlane: '',
-        type: 'sidecar',
         log,
         capture: {
+          dnsPort: m.dnsPort,
           address: m.address,
           info: m.info,
           services: m.services,

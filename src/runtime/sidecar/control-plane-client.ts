@@ -68,8 +68,22 @@ export class ControlPlaneClient {
   }
 }
 
-/** The ServiceEntry the runtime declares for a service it runs: Istio's shape of a Kubernetes Service. */
-export function serviceEntryFor(name: string, namespace: string, port: number, domain = 'cluster.local', addresses: readonly string[] = []): Record<string, unknown> {
+/** A port of a Service the runtime declares (ServiceEntry `ports` entry). */
+export interface DeclaredPort {
+  readonly name: string;
+  readonly number: number;
+  readonly protocol: string;
+}
+
+/**
+ * The ServiceEntry the runtime declares for a service it runs: Istio's shape
+ * of a Kubernetes Service. `ports`: one HTTP port by number (a workload's
+ * service port), or a list (a gateway's Service, e.g. istio-egressgateway's
+ * http2 80 and https 443); `selector`: the workloads behind it (default
+ * app=NAME).
+ */
+export function serviceEntryFor(name: string, namespace: string, ports: number | readonly DeclaredPort[], domain = 'cluster.local', addresses: readonly string[] = [], selector: Readonly<Record<string, string>> = { app: name }): Record<string, unknown> {
+  const list = typeof ports === 'number' ? [{ number: ports, name: 'http', protocol: 'HTTP' }] : ports.map((p) => ({ number: p.number, name: p.name, protocol: p.protocol }));
   return {
     apiVersion: 'networking.istio.io/v1',
     kind: 'ServiceEntry',
@@ -79,8 +93,8 @@ export function serviceEntryFor(name: string, namespace: string, port: number, d
       ...(addresses.length > 0 ? { addresses: [...addresses] } : {}),
       location: 'MESH_INTERNAL',
       resolution: 'STATIC',
-      ports: [{ number: port, name: 'http', protocol: 'HTTP' }],
-      workloadSelector: { labels: { app: name } },
+      ports: list,
+      workloadSelector: { labels: { ...selector } },
     },
   };
 }

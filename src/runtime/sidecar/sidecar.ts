@@ -34,7 +34,8 @@ import { TypeUrl } from '../../xds/index.ts';
 import type { AppExit, AppProcess } from './app-process.ts';
 import { startApp } from './app-process.ts';
 import { ControlPlaneClient, serviceEntryFor } from './control-plane-client.ts';
-import type { MeshServiceInfo, RuntimeInfo } from './control-plane-client.ts';
+import { forwardGatewayCredentials } from './gateway-credentials.ts';
+import type { DeclaredPort, MeshServiceInfo, RuntimeInfo } from './control-plane-client.ts';
 import { canBind, freePort, randomLoopbackIp, serviceEnvPrefix } from './local-addresses.ts';
 
 /** The proxy's SDS source for the workload secrets (Pilot's config names the `sds-grpc` cluster). */
@@ -67,6 +68,13 @@ export interface SidecarOptions {
   readonly serviceAccount: string;
   /** The service port clients use (e.g. 9080); none for a client-only job or a gateway. */
   readonly servicePort?: number;
+  /**
+   * A gateway's Service ports (Istio's istio-egressgateway: http2 80, https 443),
+   * declared with `ensureServiceEntry` as a ServiceEntry NAME selecting the
+   * gateway's labels. The gateway listens on its Gateways' ports itself (no
+   * targetPort), so a Service port is the port a Gateway server names.
+   */
+  readonly servicePorts?: readonly DeclaredPort[];
   /** The port the app listens on (127.0.0.1); a free one by default. */
   readonly appPort?: number;
   readonly labels?: Readonly<Record<string, string>>;
@@ -102,7 +110,14 @@ export interface SidecarStatus {
   readonly appPort?: number;
   readonly appEnv: Readonly<Record<string, string>>;
   readonly adminPort?: number;
+  /** Istio's stats port (15090 in Istio): Envoy's and Istio's metrics on /stats/prometheus, for Prometheus to scrape. */
+  readonly statsPort?: number;
 }
+
+/** Istio's name for the listener that serves /stats/prometheus (and of the cluster it forwards to, the admin API). */
+export const PROMETHEUS_STATS = 'prometheus_stats';
+/** Istio's stats port, used inside a captured workload's own network namespace. */
+export const ISTIO_STATS_PORT = 15090;
 
 export class Sidecar {
   readonly options: SidecarOptions;
@@ -113,6 +128,7 @@ export class Sidecar {
   private app: AppProcess | undefined;
   private stopping = false;
   private dns: DnsProxy | undefined;
+  private stopCredentials: (() => void) | undefined;
   status: SidecarStatus | undefined;
 
   constructor(options: SidecarOptions) {
@@ -133,15 +149,14 @@ export class Sidecar {
       ip = '127.0.0.1';
     }
     const domain = 'cluster.local';
-    if (o.type === 'sidecar' && o.ensureServiceEntry && o.servicePort !== undefined) {
+    const declared = declaredService(o);
+    if (declared) {
       const path = `/apis/networking.istio.io/v1/namespaces/${o.namespace}/serviceentries/${o.service}`;
-      if (!(await cp.exists(path))) await cp.apply([serviceEntryFor(o.service, o.namespace, o.servicePort, domain)]);
+      if (!(await cp.exists(path))) await cp.apply([serviceEntryFor(o.service, o.namespace, declared.ports, domain, [], declared.selector)]);
     }
     const version = o.version ?? 'v1';
     const workloadName = o.workloadName ?? `${o.service}-${version}-${randomBytes(3).toString('hex')}`;
-    const labels: Record<string, string> = o.type === 'sidecar'
-      ? { app: o.service, version, 'security.istio.io/tlsMode': 'istio', 'service.istio.io/canonical-name': o.service, 'service.istio.io/canonical-revision': version, ...o.labels }
-      : { app: o.service, ...o.labels };
+    const labels = workloadLabels(o, version);
 
     // Outbound: a local port per service port in the mesh, and the app's environment for them.
     const outboundPorts: Record<string, number> = {};
@@ -175,12 +190,15 @@ export class Sidecar {
     await this.secrets.start();
 
     const adminPort = await freePort(ip);
-    const bootstrap = buildBootstrap({ o, ip, workloadName, labels, info, outboundPorts, inboundPorts, adminPort, domain });
+    // Stats on port 0: several sidecars share the host, so each learns its own (status, ready line).
+    const bootstrap = buildBootstrap({ o, ip, workloadName, labels, info, outboundPorts, inboundPorts, adminPort, statsPort: 0, domain });
     this.proxy = await Proxy.start({ bootstrap: parseBootstrap(JSON.stringify(bootstrap), 'generated bootstrap'), logger: log.child({ scope: 'proxy' }), initialFetchTimeoutMs: o.configTimeoutMs ?? 15_000 });
     const proxy = this.proxy;
     const install = (secret: WorkloadSecret): void => proxy.secrets.apply({ kind: 'cluster', cluster: SDS_CLUSTER }, secretResources(secret), String(secret.version));
     install(this.secrets.current()!);
     this.secrets.subscribe(install);
+    // A gateway's credentialName secrets come from the control plane, through the agent (gateway-credentials.ts).
+    if (o.type === 'router') this.stopCredentials = forwardGatewayCredentials({ proxy, sdsCluster: SDS_CLUSTER, address: info.caAddress, workloadSecret: () => this.secrets!.current()!, log: log.child({ scope: 'agent.credentials' }) });
     await this.waitForConfig(Object.values(outboundPorts).map((p) => `127.0.0.1_${p}`));
 
     const registrationPorts: Record<string, number> = o.servicePort !== undefined ? { http: o.servicePort } : {};
@@ -193,15 +211,19 @@ export class Sidecar {
       },
       log: log.child({ scope: 'agent.registration' }),
     });
-    this.status = { workloadName, ip, spiffeId: id, outboundPorts, ...(appPort !== undefined ? { appPort } : {}), appEnv, adminPort: proxy.admin?.port };
-    log.info({ workload: `${o.namespace}/${workloadName}`, mode: 'no-capture', ip, spiffeId: id, outbound: Object.keys(outboundPorts).length, appPort, admin: `${ip}:${proxy.admin?.port}` }, 'sidecar ready: config and certificate in place');
+    const statsPort = proxy.listenerPort(PROMETHEUS_STATS);
+    this.status = { workloadName, ip, spiffeId: id, outboundPorts, ...(appPort !== undefined ? { appPort } : {}), appEnv, adminPort: proxy.admin?.port, statsPort };
+    log.info({ workload: `${o.namespace}/${workloadName}`, mode: 'no-capture', ip, spiffeId: id, outbound: Object.keys(outboundPorts).length, appPort, admin: `${ip}:${proxy.admin?.port}`, stats: `${ip}:${statsPort}` }, 'sidecar ready: config and certificate in place');
     return this.status;
   }
 
   /**
    * Capture mode: the workload address is the namespace's, no per-service
    * ports (iptables sends everything to 15001/15006), the app serves on
-   * 127.0.0.1:<service port>, the DNS proxy answers mesh names.
+   * 127.0.0.1:<service port>, the DNS proxy answers mesh names. A gateway
+   * (router) in its own namespace has no capture rules: it listens on its
+   * Gateways' ports on the namespace address and its DNS proxy is the
+   * namespace's nameserver itself (`dnsPort` 53).
    */
   private async startCaptured(c: SidecarCapture): Promise<SidecarStatus> {
     const o = this.options;
@@ -212,7 +234,7 @@ export class Sidecar {
     const domain = 'cluster.local';
     const version = o.version ?? 'v1';
     const workloadName = o.workloadName ?? `${o.service}-${version}-${randomBytes(3).toString('hex')}`;
-    const labels: Record<string, string> = { app: o.service, version, 'security.istio.io/tlsMode': 'istio', 'service.istio.io/canonical-name': o.service, 'service.istio.io/canonical-revision': version, ...o.labels };
+    const labels = workloadLabels(o, version);
     this.dns = new DnsProxy({ namespace: o.namespace, domain, upstreams: c.dnsUpstreams, port: c.dnsPort ?? 15053 });
     this.dns.setNames(c.names);
     const dnsAddress = await this.dns.start();
@@ -221,13 +243,15 @@ export class Sidecar {
     this.secrets = new SecretManager({ spiffeId: id, caClient: this.caClient, bootstrapToken: c.bootstrapToken, ...(o.certTtlSeconds ? { ttlSeconds: o.certTtlSeconds } : {}), log: log.child({ scope: 'agent.certificates' }) });
     await this.secrets.start();
     const adminPort = 15000;
-    const bootstrap = buildBootstrap({ o, ip: c.address, workloadName, labels, info: c.info, outboundPorts: {}, inboundPorts: {}, adminPort, adminAddress: '127.0.0.1', domain, capture: true });
+    const bootstrap = buildBootstrap({ o, ip: c.address, workloadName, labels, info: c.info, outboundPorts: {}, inboundPorts: {}, adminPort, adminAddress: '127.0.0.1', statsPort: ISTIO_STATS_PORT, domain, capture: true });
     this.proxy = await Proxy.start({ bootstrap: parseBootstrap(JSON.stringify(bootstrap), 'generated bootstrap'), logger: log.child({ scope: 'proxy' }), initialFetchTimeoutMs: o.configTimeoutMs ?? 15_000 });
     const proxy = this.proxy;
     const install = (secret: WorkloadSecret): void => proxy.secrets.apply({ kind: 'cluster', cluster: SDS_CLUSTER }, secretResources(secret), String(secret.version));
     install(this.secrets.current()!);
     this.secrets.subscribe(install);
-    await this.waitForConfig(['virtualOutbound', 'virtualInbound']);
+    // A gateway in its namespace: no capture listeners, its Gateways' ports; credentialName secrets as on the host.
+    if (o.type === 'router') this.stopCredentials = forwardGatewayCredentials({ proxy, sdsCluster: SDS_CLUSTER, address: c.info.caAddress, workloadSecret: () => this.secrets!.current()!, log: log.child({ scope: 'agent.credentials' }) });
+    await this.waitForConfig(o.type === 'router' ? [] : ['virtualOutbound', 'virtualInbound']);
     this.registration = new RegistrationClient({
       address: c.info.caAddress,
       registration: { name: workloadName, namespace: o.namespace, address: c.address, ports: o.servicePort !== undefined ? { http: o.servicePort } : {}, labels, serviceAccount: o.serviceAccount, ...(o.locality ? { locality: o.locality } : {}) },
@@ -237,8 +261,9 @@ export class Sidecar {
       },
       log: log.child({ scope: 'agent.registration' }),
     });
-    this.status = { workloadName, ip: c.address, spiffeId: id, outboundPorts: {}, ...(o.servicePort !== undefined ? { appPort: o.servicePort } : {}), appEnv: {}, adminPort: proxy.admin?.port };
-    log.info({ workload: `${o.namespace}/${workloadName}`, mode: 'capture', ip: c.address, spiffeId: id, dns: `${dnsAddress.address}:${dnsAddress.port}`, admin: `127.0.0.1:${proxy.admin?.port}` }, 'sidecar ready: config and certificate in place');
+    const statsPort = proxy.listenerPort(PROMETHEUS_STATS);
+    this.status = { workloadName, ip: c.address, spiffeId: id, outboundPorts: {}, ...(o.servicePort !== undefined ? { appPort: o.servicePort } : {}), appEnv: {}, adminPort: proxy.admin?.port, statsPort };
+    log.info({ workload: `${o.namespace}/${workloadName}`, mode: 'capture', ip: c.address, spiffeId: id, dns: `${dnsAddress.address}:${dnsAddress.port}`, admin: `127.0.0.1:${proxy.admin?.port}`, stats: `${c.address}:${statsPort}` }, 'sidecar ready: config and certificate in place');
     return this.status;
   }
 
@@ -303,6 +328,7 @@ export class Sidecar {
     await this.registration?.stop();
     this.app?.signal('SIGTERM');
     if (this.app) await this.app.exited;
+    this.stopCredentials?.();
     this.secrets?.stop();
     this.caClient?.close();
     await this.proxy?.stop();
@@ -320,6 +346,24 @@ export class Sidecar {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/** Istio's labels of a sidecar's workload; a gateway's are `app` and its own (`istio: ingressgateway`). */
+function workloadLabels(o: SidecarOptions, version: string): Record<string, string> {
+  return o.type === 'sidecar'
+    ? { app: o.service, version, 'security.istio.io/tlsMode': 'istio', 'service.istio.io/canonical-name': o.service, 'service.istio.io/canonical-revision': version, ...o.labels }
+    : { app: o.service, ...o.labels };
+}
+
+/**
+ * The Service the runtime declares for a workload with `ensureServiceEntry`:
+ * a sidecar's one HTTP service port (selecting app=NAME), or a gateway's
+ * `servicePorts` (selecting its labels); undefined when there is none.
+ */
+export function declaredService(o: SidecarOptions): { ports: number | readonly DeclaredPort[]; selector: Record<string, string> } | undefined {
+  if (!o.ensureServiceEntry) return undefined;
+  if (o.type === 'router') return o.servicePorts?.length ? { ports: o.servicePorts, selector: workloadLabels(o, o.version ?? 'v1') } : undefined;
+  return o.servicePort !== undefined ? { ports: o.servicePort, selector: { app: o.service } } : undefined;
 }
 
 /** Calls `fn` until it resolves, every 100 ms, for at most `timeoutMs`; then rejects with its last error. */
@@ -353,6 +397,8 @@ interface BootstrapInput {
   readonly adminPort: number;
   /** Admin listen address (default: the workload address). */
   readonly adminAddress?: string;
+  /** Port of the stats listener (0: any); absent: no stats listener. */
+  readonly statsPort?: number;
   readonly domain: string;
   /** Capture mode: INTERCEPTION_MODE REDIRECT, no per-port metadata. */
   readonly capture?: boolean;
@@ -372,8 +418,8 @@ export function buildBootstrap(b: BootstrapInput): Record<string, unknown> {
     CLUSTER_ID: 'Kubernetes',
     ISTIO_VERSION: 'mesh',
   };
-  // No capture: the gateway too has no original destinations. Capture: Istio's REDIRECT.
-  metadata.INTERCEPTION_MODE = b.capture ? 'REDIRECT' : 'NONE';
+  // No capture: the gateway too has no original destinations. Capture: Istio's REDIRECT (a gateway's namespace has no rules).
+  metadata.INTERCEPTION_MODE = b.capture && o.type === 'sidecar' ? 'REDIRECT' : 'NONE';
   if (o.type === 'sidecar' && !b.capture) {
     metadata.OUTBOUND_PORTS = b.outboundPorts;
     metadata.INBOUND_PORTS = b.inboundPorts;
@@ -392,13 +438,34 @@ export function buildBootstrap(b: BootstrapInput): Record<string, unknown> {
       lds_config: { ads: {}, resource_api_version: 'V3' },
     },
     static_resources: {
-      clusters: [{
-        name: 'xds-grpc',
-        type: 'STATIC',
-        connect_timeout: '1s',
-        load_assignment: { cluster_name: 'xds-grpc', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: xdsHost, port_value: xdsPort } } } }] }] },
-      }],
+      clusters: [staticCluster('xds-grpc', xdsHost, xdsPort, '1s'), ...(b.statsPort !== undefined ? [staticCluster(PROMETHEUS_STATS, b.adminAddress ?? ip, b.adminPort, '0.250s')] : [])],
+      ...(b.statsPort !== undefined ? { listeners: [prometheusStatsListener(b.capture ? '0.0.0.0' : ip, b.statsPort)] } : {}),
     },
+  };
+}
+
+function staticCluster(name: string, address: string, port: number, connectTimeout: string): Record<string, unknown> {
+  return { name, type: 'STATIC', connect_timeout: connectTimeout, load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address, port_value: port } } } }] }] } };
+}
+
+/**
+ * Istio's stats listener, as in its bootstrap: only /stats/prometheus, forwarded
+ * to the admin API, so Prometheus can scrape the proxy without reaching the
+ * admin's other (mutating) endpoints. Capture mode binds 0.0.0.0 inside the
+ * namespace, as Istio does (the iptables rules leave 15090 uncaptured).
+ */
+function prometheusStatsListener(address: string, port: number): Record<string, unknown> {
+  const hcm = {
+    '@type': TypeUrl.HttpConnectionManager,
+    codec_type: 'AUTO',
+    stat_prefix: 'stats',
+    route_config: { virtual_hosts: [{ name: 'backend', domains: ['*'], routes: [{ match: { prefix: '/stats/prometheus' }, route: { cluster: PROMETHEUS_STATS } }] }] },
+    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TypeUrl.Router } }],
+  };
+  return {
+    name: PROMETHEUS_STATS,
+    address: { socket_address: { address, port_value: port } },
+    filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }],
   };
 }
 
