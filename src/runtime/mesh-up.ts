@@ -110,6 +110,7 @@ export class MeshUp {
     }
     const hosts = topology.services.map((s) => `${s.name}.${s.namespace}.svc.cluster.local`);
     const wait = hosts.flatMap((h) => ['--wait-for-service', h]);
+    const certTtlArgs = topology.certTtlSeconds !== undefined ? ['--cert-ttl', `${topology.certTtlSeconds}s`] : [];
     const ready: Promise<void>[] = [];
     for (const s of topology.services) {
       for (const v of s.versions) {
@@ -117,7 +118,7 @@ export class MeshUp {
           const name = `${s.name}-${v.version}-${i}`;
           const command = (v.command ?? s.command).map((part, k) => (k === 0 && part === 'node' ? process.execPath : part));
           const envArgs = Object.entries({ ...s.env, ...v.env }).flatMap(([k, val]) => ['--env', `${k}=${val}`]);
-          const child = this.spawnChild(name, ['run', ...captureArgs, '--service', s.name, '--version', v.version, '--port', String(s.port), '--sa', s.serviceAccount, '-n', s.namespace, '--name', `${name}-${Math.random().toString(16).slice(2, 8)}`, '--control-plane', this.controlPlane, ...wait, ...envArgs, '--', ...command], sidecarReady);
+          const child = this.spawnChild(name, ['run', ...captureArgs, '--service', s.name, '--version', v.version, '--port', String(s.port), '--sa', s.serviceAccount, '-n', s.namespace, '--name', `${name}-${Math.random().toString(16).slice(2, 8)}`, '--control-plane', this.controlPlane, ...certTtlArgs, ...wait, ...envArgs, '--', ...command], sidecarReady);
           ready.push(child.ready);
         }
       }

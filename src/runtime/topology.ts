@@ -9,6 +9,7 @@
 //   egressGateway: { name: istio-egressgateway, namespace: istio-system }   # or true / false
 //   apply: [rules.yaml]                # applied after the ServiceEntries (paths relative to this file)
 //   capture: auto                      # true | false (default) | auto, or { mode, bridge, subnet, egress }
+//   certTtl: 24h                       # workload certificate lifetime (mesh run --cert-ttl)
 //   services:
 //     - name: reviews
 //       port: 9080
@@ -21,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { parseCaptureSetting } from './capture/mode.ts';
+import { parseCertTtlSeconds } from './cert-ttl.ts';
 import type { CaptureSetting } from './capture/mode.ts';
 
 export interface TopologyCapture {
@@ -75,6 +77,8 @@ export interface Topology {
   readonly apply: readonly string[];
   /** Traffic capture (docs/capture.md); off unless asked for. */
   readonly capture: TopologyCapture;
+  /** Workload certificate lifetime in seconds for every sidecar; Citadel's default (24 h) when absent. */
+  readonly certTtlSeconds?: number;
   readonly services: readonly TopologyService[];
 }
 
@@ -142,6 +146,11 @@ export function loadTopology(file: string): Topology {
   } else {
     capture = { mode: parseCaptureSetting(rawCapture, where('capture')) };
   }
+  let certTtlSeconds: number | undefined;
+  if (doc.certTtl !== undefined) {
+    certTtlSeconds = parseCertTtlSeconds(String(doc.certTtl));
+    if (certTtlSeconds === undefined) throw new Error(where(`certTtl: ${String(doc.certTtl)} is not a duration such as 6s, 90m or 24h`));
+  }
   const dir = dirname(path);
   return {
     file: path,
@@ -151,6 +160,7 @@ export function loadTopology(file: string): Topology {
     ...(egressGateway ? { egressGateway } : {}),
     apply: (Array.isArray(doc.apply) ? doc.apply : []).map((f: unknown) => resolve(dir, String(f))),
     capture,
+    ...(certTtlSeconds !== undefined ? { certTtlSeconds } : {}),
     services,
   };
 }

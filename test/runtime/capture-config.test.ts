@@ -59,3 +59,16 @@ test('capture settings: flags and mesh.yaml, with errors naming the field', () =
   writeFileSync(file, 'capture: sometimes\nservices: [{ name: a, command: [node, a.js] }]\n');
   assert.throws(() => loadTopology(file), /capture: "sometimes" is not one of/);
 });
+
+test('certTtl in mesh.yaml: a duration for every sidecar, or an error naming the field', () => {
+  const dir = tempDir('mesh-cert-ttl-topology-');
+  const file = join(dir, 'mesh.yaml');
+  writeFileSync(file, 'certTtl: 90m\nservices: [{ name: a, command: [node, a.js] }]\n');
+  assert.equal(loadTopology(file).certTtlSeconds, 5400);
+  writeFileSync(file, 'services: [{ name: a, command: [node, a.js] }]\n');
+  assert.equal(loadTopology(file).certTtlSeconds, undefined, 'absent: Citadel default');
+  writeFileSync(file, 'certTtl: soon\nservices: [{ name: a, command: [node, a.js] }]\n');
+  assert.throws(() => loadTopology(file), /mesh\.yaml: certTtl: soon is not a duration such as 6s, 90m or 24h/);
+  writeFileSync(file, 'certTtl: 0.5s\nservices: [{ name: a, command: [node, a.js] }]\n');
+  assert.throws(() => loadTopology(file), /certTtl: 0\.5s/, 'under a second is refused');
+});

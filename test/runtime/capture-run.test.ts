@@ -75,7 +75,8 @@ async function namespacePids(ns: string): Promise<number[]> {
 }
 
 test('a client calls http://server:8080/ by name through the captured sidecars, mTLS between them; nothing is left after', { skip, timeout: 80_000 }, async () => {
-  const server = run('server', ['--service', 'server', '--port', '8080', '--', NODE, SERVER]);
+  // A short certificate lifetime reaches the sidecar inside the namespace: it renews while the test runs.
+  const server = run('server', ['--service', 'server', '--port', '8080', '--cert-ttl', '4s', '--', NODE, SERVER]);
   const ns = await server.waitFor((e) => e.msg === 'workload namespace ready (iptables: inbound -> 15006, outbound -> 15001, DNS -> 15053)', 30_000);
   assert.equal(ns.netns, `${NS_PREFIX}-server`);
   assert.ok(inSubnet(String(ns.address), subnet), `the workload address ${String(ns.address)} is on the bridge subnet ${subnet}`);
@@ -96,6 +97,12 @@ test('a client calls http://server:8080/ by name through the captured sidecars, 
   assert.equal(body.host, 'server:8080');
   assert.ok(body.xfcc, 'the server sees x-forwarded-client-cert: mTLS between the sidecars');
   assert.match(body.xfcc, /URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/client-sa/);
+  const issued = await server.waitFor((e) => e.msg === 'workload certificate issued' && Number(e.version) >= 2, 30_000);
+  const first = server.lines.map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } }).find((e) => e.msg === 'workload certificate issued');
+  assert.ok(first, 'the first certificate was logged');
+  // Renewed at about 80% of 4 s: consecutive certificates expire a few seconds apart (with 24 h there would be no second one).
+  const apartMs = Date.parse(String(issued.notAfter)) - Date.parse(String(first.notAfter));
+  assert.ok(apartMs > 0 && apartMs < 10_000, `--cert-ttl 4s: consecutive certificates expire ${apartMs} ms apart`);
   // The sidecars run as 1337 inside the namespaces.
   const ps = (await runCommand('ps', ['-o', 'uid=,args=', '-p', (await namespacePids(`${NS_PREFIX}-client`)).join(',')])).stdout;
   assert.match(ps, /^\s*1337 .*sidecar-main\.ts/m, ps);

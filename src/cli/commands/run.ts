@@ -8,6 +8,7 @@ import { createLogger, env } from '../../common/index.ts';
 import { runSidecar } from '../../runtime/sidecar/index.ts';
 import { decideCapture, parseCaptureSetting } from '../../runtime/capture/mode.ts';
 import { runCapturedSidecar } from '../../runtime/capture/captured-run.ts';
+import { parseCertTtlSeconds } from '../../runtime/cert-ttl.ts';
 import type { Command, FlagValues } from '../command.ts';
 import { str, strings } from '../command.ts';
 import { CliError, ExitCode } from '../exit-codes.ts';
@@ -24,9 +25,8 @@ function port(flags: FlagValues, name: string): number | undefined {
 function certTtl(flags: FlagValues): number | undefined {
   const v = str(flags, 'cert-ttl') ?? env('MESH_WORKLOAD_CERT_TTL');
   if (v === undefined || v === '') return undefined;
-  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(v.trim());
-  const seconds = m ? Math.floor(Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's' | 'm' | 'h']) : NaN;
-  if (!(seconds >= 1)) throw new CliError(ExitCode.USAGE, `--cert-ttl ${v}: expected a duration such as 6s, 90m or 24h`);
+  const seconds = parseCertTtlSeconds(v);
+  if (seconds === undefined) throw new CliError(ExitCode.USAGE, `--cert-ttl ${v}: expected a duration such as 6s, 90m or 24h`);
   return seconds;
 }
 

@@ -215,7 +215,7 @@ export async function runCapturedSidecar(o: SidecarOptions, net: CaptureNetworkO
     });
     toSidecar({
       type: 'init',
-      options: { type: o.type, service: o.service, version, namespace: o.namespace, serviceAccount: o.serviceAccount, ...(o.servicePort !== undefined ? { servicePort: o.servicePort } : {}), ...(o.labels ? { labels: o.labels } : {}), workloadName, ...(o.locality ? { locality: o.locality } : {}), ...(o.configTimeoutMs ? { configTimeoutMs: o.configTimeoutMs } : {}) },
+      options: { type: o.type, service: o.service, version, namespace: o.namespace, serviceAccount: o.serviceAccount, ...(o.servicePort !== undefined ? { servicePort: o.servicePort } : {}), ...(o.labels ? { labels: o.labels } : {}), workloadName, ...(o.locality ? { locality: o.locality } : {}), ...(o.configTimeoutMs ? { configTimeoutMs: o.configTimeoutMs } : {}), ...(o.certTtlSeconds ? { certTtlSeconds: o.certTtlSeconds } : {}) },
       address: workload.address,
       info: { ...info, xdsAddress: xds.address, caAddress: ca.address },
       services,

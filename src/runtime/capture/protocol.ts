@@ -19,6 +19,8 @@ export interface InnerSidecarOptions {
   readonly workloadName: string;
   readonly locality?: string;
   readonly configTimeoutMs?: number;
+  /** Workload certificate lifetime asked of Citadel (`mesh run --cert-ttl`). */
+  readonly certTtlSeconds?: number;
 }
 
 export type ToSidecar =
