@@ -50,9 +50,12 @@ export class Pilot {
   /** The push context built last: the next one keeps its cached resources where nothing they depend on changed. */
   private lastPush: PushContext | undefined;
   private unsubscribers: (() => void)[] = [];
+  /** The MeshConfig in force: options.meshConfig until updateMeshConfig replaces it. */
+  #mesh: MeshConfig;
 
   constructor(options: PilotOptions) {
     this.options = options;
+    this.#mesh = options.meshConfig;
     this.local = new LocalRegistry({ snapshots: options.snapshots, meshConfig: options.meshConfig, log: options.log, ...(options.registrationAuthorizer ? { authorizer: options.registrationAuthorizer } : {}) });
     this.registry = new AggregateRegistry({ registries: [this.local, ...(options.registries ?? [])], log: options.log });
     this.xds = new PilotXdsServer<PushContext>({
@@ -110,6 +113,24 @@ export class Pilot {
     );
   }
 
+  get meshConfig(): MeshConfig {
+    return this.#mesh;
+  }
+
+  /**
+   * A new (validated) MeshConfig, as istiod gets when the mesh ConfigMap
+   * changes: every proxy gets a full push built from it (outbound traffic
+   * policy, defaults, telemetry providers). The local registry keeps the
+   * trust domain it started with (workload identities do not change under
+   * running workloads).
+   */
+  updateMeshConfig(mesh: MeshConfig): void {
+    if (mesh === this.#mesh) return;
+    this.#mesh = mesh;
+    this.xds.push({ full: true, push: this.buildPush(), reason: 'mesh' });
+    this.xds.pushPendingNow();
+  }
+
   debugHandler(): DebugHandler {
     return createPilotDebugHandler(this.xds);
   }
@@ -129,7 +150,7 @@ export class Pilot {
       snapshot,
       services: this.registry.services(),
       endpoints: (hostname) => this.registry.endpoints(hostname),
-      mesh: this.options.meshConfig,
+      mesh: this.#mesh,
       version: `${snapshot.version}.${this.version}`,
       ...(this.options.mixerAddress ? { mixerAddress: this.options.mixerAddress } : {}),
       ...(this.lastPush ? { previous: this.lastPush } : {}),

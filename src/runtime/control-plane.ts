@@ -22,6 +22,7 @@ import { CredentialServer, Pilot, SpiffeRegistrationAuthorizer } from '../pilot/
 import { createMonitoringServer } from './monitoring-server.ts';
 import { RegistrationServer } from './registration-server.ts';
 import { createRuntimeApiHandler } from './runtime-api.ts';
+import { MeshConfigWatcher } from './mesh-config-watcher.ts';
 
 export interface ControlPlaneOptions {
   /** Directory of the durable store (used unless configDir is given). */
@@ -49,7 +50,10 @@ export interface ControlPlaneOptions {
   readonly caPort: number;
   /** A plugged-in CA in Istio's cacerts layout; a self-signed root in the data dir otherwise. */
   readonly caCertsDir?: string;
-  /** A MeshConfig YAML file (trust domain, root namespace, outbound policy, ...); Istio's defaults otherwise. */
+  /**
+   * A MeshConfig YAML file (trust domain, root namespace, outbound policy, ...); Istio's defaults otherwise.
+   * Watched: a valid change reaches Pilot (a full push); an invalid one is logged and the old config kept.
+   */
   readonly meshConfigFile?: string;
   readonly debounceMs?: number;
   readonly log?: Logger;
@@ -65,7 +69,6 @@ export interface ControlPlanePorts {
 }
 
 export class ControlPlane {
-  readonly meshConfig: MeshConfig;
   readonly store: ConfigStore;
   readonly distributor: SnapshotDistributor;
   readonly pilot: Pilot;
@@ -75,8 +78,7 @@ export class ControlPlane {
   readonly metrics: Registry;
   private readonly closers: (() => Promise<void>)[];
 
-  private constructor(meshConfig: MeshConfig, store: ConfigStore, distributor: SnapshotDistributor, pilot: Pilot, mixer: Mixer, citadel: Citadel, ports: ControlPlanePorts, metrics: Registry, closers: (() => Promise<void>)[]) {
-    this.meshConfig = meshConfig;
+  private constructor(store: ConfigStore, distributor: SnapshotDistributor, pilot: Pilot, mixer: Mixer, citadel: Citadel, ports: ControlPlanePorts, metrics: Registry, closers: (() => Promise<void>)[]) {
     this.store = store;
     this.distributor = distributor;
     this.pilot = pilot;
@@ -85,6 +87,11 @@ export class ControlPlane {
     this.ports = ports;
     this.metrics = metrics;
     this.closers = closers;
+  }
+
+  /** The MeshConfig in force (the watched file's last valid content). */
+  get meshConfig(): MeshConfig {
+    return this.pilot.meshConfig;
   }
 
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
@@ -142,6 +149,14 @@ export class ControlPlane {
       const xdsPort = await bindGrpc(xdsServer, `${options.listenAddress}:${options.xdsPort}`);
       closers.push(() => new Promise<void>((resolve) => xdsServer.tryShutdown(() => resolve())));
       ready.add('pilot');
+      if (options.meshConfigFile) {
+        // Pilot reads the new config on every push; Citadel, Mixer and the
+        // registration checks keep trustDomain and rootNamespace from the start.
+        const watcher = new MeshConfigWatcher({ file: options.meshConfigFile, initial: meshConfig, log: log.child({ scope: 'mesh-config' }), onChange: (mesh) => pilot.updateMeshConfig(mesh) });
+        await watcher.reload(); // a change between the first read and the watch is not lost
+        watcher.start();
+        closers.push(() => watcher.close());
+      }
 
       // The CA port asks for a client certificate without requiring one: a
       // workload's first CSR carries a bootstrap token, renewals its current cert.
@@ -169,7 +184,7 @@ export class ControlPlane {
 
       const ports = { api: apiPort, monitoring: monitoringPort, galley: galleyPort, xds: xdsPort, mixer: mixerPort, ca: caPort };
       log.info({ ...ports, address: options.listenAddress }, 'control plane ready');
-      return new ControlPlane(meshConfig, store, distributor, pilot, mixer, citadel, ports, metrics, closers);
+      return new ControlPlane(store, distributor, pilot, mixer, citadel, ports, metrics, closers);
     } catch (err) {
       for (const close of closers.reverse()) await close().catch(() => undefined);
       throw err;

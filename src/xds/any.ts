@@ -71,6 +71,9 @@ function normalize(type: ProtoType, message: object, path: string, protos: XdsPr
     } catch {
       return message; // checkMessage reports the unknown @type
     }
+    // A TypedStruct's own `value` (a Struct, written as plain JSON the way
+    // Envoy's YAML does) would collide with the Any's `value` bytes: encode it here.
+    if (TYPED_STRUCT_TYPES.has(url)) return packTypedStruct(inner, message as Record<string, unknown>, path, protos);
     return { ...normalize(inner, message, path, protos), '@type': url };
   }
   const copy: Record<string, unknown> = { ...message };
@@ -93,6 +96,31 @@ function normalize(type: ProtoType, message: object, path: string, protos: XdsPr
     else copy[key] = convert(value, `${path}.${key}`);
   }
   return copy;
+}
+
+const TYPED_STRUCT_TYPES: ReadonlySet<string> = new Set(['type.googleapis.com/udpa.type.v1.TypedStruct', 'type.googleapis.com/xds.type.v3.TypedStruct']);
+
+/** `{ '@type': TypedStruct, type_url, value: {...plain JSON} }` -> a packed Any (`{ type_url, value: bytes }`). */
+function packTypedStruct(type: ProtoType, message: Record<string, unknown>, path: string, protos: XdsProtos): AnyMessage {
+  const { '@type': url, type_url: inner, value, ...rest } = message;
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw new Error(`${path}.${extra}: ${type.fullName.slice(1)} has no such field`);
+  if (typeof inner !== 'string') throw new Error(`${path}.type_url: a TypedStruct needs the type URL of its config`);
+  if (value !== undefined && value !== null && (typeof value !== 'object' || Array.isArray(value))) throw new Error(`${path}.value: a TypedStruct value must be a mapping`);
+  const fields = { type_url: inner, ...(value ? { value: structOf(value as Record<string, unknown>, protos) } : {}) };
+  return { type_url: String(url), value: type.encode(type.fromObject(fields)).finish() };
+}
+
+function structOf(o: Record<string, unknown>, protos: XdsProtos): object {
+  const valueOf = (v: unknown): object => {
+    if (v === null || v === undefined) return { nullValue: 0 };
+    if (typeof v === 'string') return { stringValue: v };
+    if (typeof v === 'number') return { numberValue: v };
+    if (typeof v === 'boolean') return { boolValue: v };
+    if (Array.isArray(v)) return { listValue: { values: v.map(valueOf) } };
+    return { structValue: structOf(v as Record<string, unknown>, protos) };
+  };
+  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, valueOf(v)])) };
 }
 
 /** proto3 JSON duration `1.5s` / `-0.25s` -> { seconds, nanos }. */

@@ -130,3 +130,24 @@ test('each sidecar\'s Envoy series reach Prometheus under its own instance, one 
   // ratings' sidecar served both on its inbound cluster.
   await valueBecomes(`sum(envoy_cluster_upstream_rq{job="sidecars",instance="${ratingsStats}",envoy_cluster_name="inbound|9080||",envoy_response_code="200"})`, v1Calls + v3Calls);
 });
+
+// Istio's standard metrics with no Mixer config at all: Pilot puts istio.stats on every
+// sidecar listener by default (src/pilot/networking/telemetry-filters.ts), outbound
+// with reporter=source and inbound with reporter=destination, and the peer's labels
+// arrive through the metadata exchange headers.
+test('istio_requests_total from both reporters, with Istio labels, one count per call', { skip, timeout: 60_000 }, async () => {
+  const [ratingsStats, v1Stats, v3Stats] = mesh.statsTargets;
+  for (const [version, port, stats] of [['v1', mesh.v1Port, v1Stats], ['v3', mesh.v3Port, v3Stats]] as const) {
+    const calls = mesh.okCalls.get(port)!;
+    const workloads = `source_workload="reviews-${version}",source_app="reviews",source_version="${version}",destination_workload="ratings-v1",destination_app="ratings"`;
+    const source = await valueBecomes(`istio_requests_total{job="sidecars",instance="${stats}",reporter="source",${workloads},destination_service="${RATINGS}",response_code="200"}`, calls);
+    assert.equal(source.labels.destination_service_name, 'ratings');
+    assert.equal(source.labels.destination_service_namespace, 'default');
+    assert.equal(source.labels.request_protocol, 'http');
+    assert.equal(source.labels.response_flags, '-');
+    // ratings' sidecar reports the same calls; mTLS between the sidecars shows in the connection labels.
+    const destination = await valueBecomes(`istio_requests_total{job="sidecars",instance="${ratingsStats}",reporter="destination",${workloads},response_code="200"}`, calls);
+    assert.equal(destination.labels.connection_security_policy, 'mutual_tls');
+    assert.match(destination.labels.source_principal ?? '', /^spiffe:\/\/cluster\.local\/ns\/default\/sa\//);
+  }
+});

@@ -5,14 +5,22 @@
 import { TypeUrl } from '../../xds/index.ts';
 import { adsConfigSource, bool, routerFilter, seconds, typed } from './envoy-values.ts';
 import { CORS_FILTER, FAULT_FILTER } from './route-builder.ts';
+import type { TelemetryFilters } from './telemetry-filters.ts';
+import { NO_TELEMETRY } from './telemetry-filters.ts';
 
-/** fault and cors before the router: routes turn them on with typed_per_filter_config. */
-export function envoyHttpFilters(security: readonly Record<string, unknown>[] = []): Record<string, unknown>[] {
+/**
+ * Istio's order: metadata exchange first (the peer is known before anything
+ * decides), then security, fault and cors (routes turn them on with
+ * typed_per_filter_config), then istio.stats, then the router.
+ */
+export function envoyHttpFilters(security: readonly Record<string, unknown>[] = [], telemetry: TelemetryFilters = NO_TELEMETRY): Record<string, unknown>[] {
   return [
+    ...telemetry.httpFirst,
     // Inbound security (jwt_authn, ext_authz, RBAC) decides before anything else runs.
     ...security,
     { name: FAULT_FILTER, typed_config: typed('envoy.extensions.filters.http.fault.v3.HTTPFault') },
     { name: CORS_FILTER, typed_config: typed('envoy.extensions.filters.http.cors.v3.Cors') },
+    ...telemetry.httpLast,
     routerFilter(),
   ];
 }
@@ -28,13 +36,15 @@ export interface HcmOptions {
   readonly inbound?: boolean;
   /** Inbound security filters (security/inbound-security.ts), placed first. */
   readonly securityFilters?: readonly Record<string, unknown>[];
+  /** Istio's telemetry filters for the listener's class (telemetry-filters.ts); none by default. */
+  readonly telemetry?: TelemetryFilters;
 }
 
 export function httpConnectionManager(o: HcmOptions): Record<string, unknown> {
   const hcm: Record<string, unknown> = { stat_prefix: o.statPrefix };
   if (o.rds !== undefined) hcm.rds = { config_source: adsConfigSource(), route_config_name: o.rds };
   else hcm.route_config = o.routeConfig;
-  hcm.http_filters = envoyHttpFilters(o.securityFilters);
+  hcm.http_filters = envoyHttpFilters(o.securityFilters, o.telemetry);
   hcm.use_remote_address = bool(Boolean(o.useRemoteAddress));
   hcm.upgrade_configs = [{ upgrade_type: 'websocket' }];
   hcm.stream_idle_timeout = seconds(0);

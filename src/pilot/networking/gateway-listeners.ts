@@ -16,6 +16,7 @@ import { serverRouteName } from './route-config-builder.ts';
 import { firstTcpRoute, l4Clusters, tlsRoutes } from './sidecar-listeners.ts';
 import type { BuiltListener } from './sidecar-listeners.ts';
 import { gatewayDownstreamTransportSocket } from './tls.ts';
+import { telemetryFilters, withNetworkTelemetry } from './telemetry-filters.ts';
 
 const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB', 'HTTPS']);
 
@@ -37,6 +38,8 @@ export function buildGatewayListeners(push: PushContext, proxy: ProxyNode): Buil
     byPort.set(ref.server.port.number, list);
   }
   const out: BuiltListener[] = [];
+  const telemetry = telemetryFilters(push, proxy, 'gateway');
+  const tcpFilters = (statPrefix: string, cluster: Parameters<typeof tcpProxyFilter>[1]): Record<string, unknown>[] => withNetworkTelemetry(telemetry, [tcpProxyFilter(statPrefix, cluster)]);
   for (const [port, refs] of [...byPort.entries()].sort(([a], [b]) => a - b)) {
     const chains: Record<string, unknown>[] = [];
     const used = new Set<string>();
@@ -56,7 +59,7 @@ export function buildGatewayListeners(push: PushContext, proxy: ProxyNode): Buil
       const gwName = `${gateway.namespace}/${gateway.name}`;
       const ctx: RouteContext = { push, proxy, gateway: gwName, port };
       if (HTTP_PROTOCOLS.has(protocol) && (terminated || !server.tls || server.tls.httpsRedirect)) {
-        const hcm = httpConnectionManager({ statPrefix, rds: serverRouteName(ref), useRemoteAddress: true });
+        const hcm = httpConnectionManager({ statPrefix, rds: serverRouteName(ref), useRemoteAddress: true, telemetry });
         if (terminated) {
           tls = true;
           const names = sniNames(server.hosts);
@@ -70,12 +73,12 @@ export function buildGatewayListeners(push: PushContext, proxy: ProxyNode): Buil
       if (server.tls && !terminated) {
         // PASSTHROUGH: the client's TLS goes through untouched; SNI picks the upstream.
         tls = true;
-        for (const vs of vss) for (const r of tlsRoutes(ctx, vs)) addChain({ server_names: r.sni }, { filters: [tcpProxyFilter(statPrefix, r.clusters)] });
+        for (const vs of vss) for (const r of tlsRoutes(ctx, vs)) addChain({ server_names: r.sni }, { filters: tcpFilters(statPrefix, r.clusters) });
         continue;
       }
       const tcp = vss.map((vs) => ({ vs, r: firstTcpRoute(ctx, vs) })).find((x) => x.r);
       const clusters = tcp ? l4Clusters(ctx, tcp.r!, tcp.vs.namespace) : [];
-      const chain: Record<string, unknown> = { filters: [tcpProxyFilter(statPrefix, clusters.length > 0 ? clusters : BLACKHOLE_CLUSTER)] };
+      const chain: Record<string, unknown> = { filters: tcpFilters(statPrefix, clusters.length > 0 ? clusters : BLACKHOLE_CLUSTER) };
       if (terminated) {
         tls = true;
         chain.transport_socket = gatewayDownstreamTransportSocket(server.tls!, false);

@@ -18,6 +18,7 @@ import { buildSidecarInboundListener, buildSidecarListeners, buildSidecarOutboun
 import { buildNoCaptureListeners, declaresNoCapture, isNoCapture, noCaptureInboundClusters, withoutOriginalDst } from './no-capture-listeners.ts';
 import { effectivePolicy, subsetLabels } from './traffic-policy.ts';
 import { mixerClusters, withMixerListeners } from './policy/mixer-wiring.ts';
+import { telemetryKey } from './telemetry-filters.ts';
 
 export function isGrpcClient(proxy: ProxyNode): boolean {
   return proxy.generator === 'grpc';
@@ -100,8 +101,10 @@ export class ListenerGenerator implements XdsGenerator<PushContext> {
     // Without capture (several sidecars on one host): per-proxy listeners on their own addresses.
     if (isNoCapture(proxy)) return wanted(buildNoCaptureListeners(push, proxy), request.names);
     // Shared per push: the outbound listeners per sidecar scope, virtualInbound per set of inbound ports.
-    const outbound = memo(push, `lds-out|${sidecarScopeKey(push, proxy)}`, () => buildSidecarOutboundListeners(push, proxy));
-    const inbound = memo(push, `lds-in|${JSON.stringify(inboundPorts(push, proxy))}|${inboundSecurityKey(push, proxy)}`, () => buildSidecarInboundListener(push, proxy));
+    // The telemetry filters can differ by workload (a Telemetry with a selector): part of both keys.
+    const telemetry = telemetryKey(push, proxy);
+    const outbound = memo(push, `lds-out|${sidecarScopeKey(push, proxy)}|${telemetry}`, () => buildSidecarOutboundListeners(push, proxy));
+    const inbound = memo(push, `lds-in|${JSON.stringify(inboundPorts(push, proxy))}|${inboundSecurityKey(push, proxy)}|${telemetry}`, () => buildSidecarInboundListener(push, proxy));
     return wanted([...outbound, inbound], request.names);
   }
 }

@@ -15,4 +15,5 @@ export {
   VIRTUAL_INBOUND_LISTENER,
 } from './names.ts';
 export { OUTBOUND_CAPTURE_PORT, INBOUND_CAPTURE_PORT } from './sidecar-listeners.ts';
+export { TELEMETRY_TYPE, metricsEnabled, telemetryFilters } from './telemetry-filters.ts';
 export { INTERCEPTION_MODE_KEY, OUTBOUND_PORTS_KEY, INBOUND_PORTS_KEY, isNoCapture } from './no-capture-listeners.ts';

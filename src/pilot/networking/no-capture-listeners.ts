@@ -24,6 +24,7 @@ import { MESH_GATEWAY } from '../push-context.ts';
 import type { BuiltCluster } from './cluster-builder.ts';
 import { socketAddress, tcpProxyFilter } from './envoy-values.ts';
 import { httpConnectionManager, tlsInspector } from './filters.ts';
+import { telemetryFilters, withNetworkTelemetry } from './telemetry-filters.ts';
 import { BLACKHOLE_CLUSTER, listenerName, outboundClusterName } from './names.ts';
 import type { RouteContext } from './route-builder.ts';
 import { buildSidecarRouteConfig, virtualServiceFor } from './route-config-builder.ts';
@@ -72,17 +73,18 @@ function outboundListener(push: PushContext, proxy: ProxyNode, service: Service,
   const name = listenerName('127.0.0.1', localPort);
   const statPrefix = outboundClusterName(sp.port, '', service.hostname);
   let filters: Record<string, unknown>[];
+  const telemetry = telemetryFilters(push, proxy, 'outbound');
   if (isHttpProtocol(sp.protocol)) {
     const rc = buildSidecarRouteConfig(push, proxy, sp.port, [service]) as { virtual_hosts: Record<string, unknown>[] };
     // Only the service's own virtual host, for any Host header.
     const vhosts = rc.virtual_hosts.filter((vh) => vh.name === `${service.hostname}:${sp.port}`).map((vh) => ({ ...vh, domains: ['*'] }));
-    filters = [httpConnectionManager({ statPrefix: `outbound_127.0.0.1_${localPort}`, routeConfig: { ...rc, name, virtual_hosts: vhosts } })];
+    filters = [httpConnectionManager({ statPrefix: `outbound_127.0.0.1_${localPort}`, routeConfig: { ...rc, name, virtual_hosts: vhosts }, telemetry })];
   } else {
     const ctx: RouteContext = { push, proxy, gateway: MESH_GATEWAY, port: sp.port };
     const vs = virtualServiceFor(push.virtualServicesFor(proxy, MESH_GATEWAY), service.hostname);
     const tcp = vs ? firstTcpRoute(ctx, vs) : undefined;
     const clusters = tcp ? l4Clusters(ctx, tcp, vs!.namespace) : [{ name: statPrefix, weight: 100 }];
-    filters = [tcpProxyFilter(statPrefix, clusters.length > 0 ? clusters : BLACKHOLE_CLUSTER)];
+    filters = withNetworkTelemetry(telemetry, [tcpProxyFilter(statPrefix, clusters.length > 0 ? clusters : BLACKHOLE_CLUSTER)]);
   }
   return { name, value: { name, address: socketAddress('127.0.0.1', localPort), filter_chains: [{ filters }], traffic_direction: 'OUTBOUND' } };
 }

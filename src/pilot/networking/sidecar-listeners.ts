@@ -27,6 +27,7 @@ import type { RouteContext } from './route-builder.ts';
 import { istioDownstreamTransportSocket } from './tls.ts';
 import { virtualServiceFor } from './route-config-builder.ts';
 import { inboundSecurity } from './security/inbound-security.ts';
+import { telemetryFilters, withNetworkTelemetry } from './telemetry-filters.ts';
 
 export const OUTBOUND_CAPTURE_PORT = 15001;
 export const INBOUND_CAPTURE_PORT = 15006;
@@ -90,6 +91,8 @@ function outboundPortListener(push: PushContext, proxy: ProxyNode, port: number,
     chains.push(match ? { filter_chain_match: match, ...chain } : chain);
   };
   let tls = false;
+  const telemetry = telemetryFilters(push, proxy, 'outbound');
+  const tcpFilters = (statPrefix: string, cluster: Parameters<typeof tcpProxyFilter>[1]): Record<string, unknown>[] => withNetworkTelemetry(telemetry, [tcpProxyFilter(statPrefix, cluster)]);
   const hasHttp = services.some((s) => isHttpProtocol(s.ports.find((p) => p.port === port)!.protocol));
   for (const service of services) {
     const sp = service.ports.find((p) => p.port === port)!;
@@ -101,16 +104,16 @@ function outboundPortListener(push: PushContext, proxy: ProxyNode, port: number,
       const sni = r.sni.filter((h) => hostMatches(h, service.hostname) || vs!.hosts.some((vh) => hostMatches(vh, h)));
       if (sni.length === 0) continue;
       tls = true;
-      addChain({ ...vipMatch(service), server_names: sni }, { filters: [tcpProxyFilter(statPrefix, r.clusters)] });
+      addChain({ ...vipMatch(service), server_names: sni }, { filters: tcpFilters(statPrefix, r.clusters) });
     }
-    const tcp = vs ? firstTcpRoute(ctx, vs) : undefined;
-    const clusters = tcp ? l4Clusters(ctx, tcp, vs!.namespace) : [{ name: statPrefix, weight: 100 }];
+    const tcpRoute = vs ? firstTcpRoute(ctx, vs) : undefined;
+    const clusters = tcpRoute ? l4Clusters(ctx, tcpRoute, vs!.namespace) : [{ name: statPrefix, weight: 100 }];
     const match = vipMatch(service);
     if (!match && hasHttp) continue; // the port's default chain belongs to HTTP
-    addChain(match, { filters: [tcpProxyFilter(statPrefix, clusters.length > 0 ? clusters : BLACKHOLE_CLUSTER)] });
+    addChain(match, { filters: tcpFilters(statPrefix, clusters.length > 0 ? clusters : BLACKHOLE_CLUSTER) });
   }
   if (hasHttp) {
-    addChain(undefined, { filters: [httpConnectionManager({ statPrefix: `outbound_0.0.0.0_${port}`, rds: String(port) })] });
+    addChain(undefined, { filters: [httpConnectionManager({ statPrefix: `outbound_0.0.0.0_${port}`, rds: String(port), telemetry })] });
   }
   const value: Record<string, unknown> = {
     name,
@@ -126,6 +129,8 @@ function outboundPortListener(push: PushContext, proxy: ProxyNode, port: number,
 
 function virtualOutbound(push: PushContext, proxy: ProxyNode): BuiltListener {
   const cluster = push.outboundTrafficPolicy(proxy) === 'ALLOW_ANY' ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+  // Counted too, as Istio does: egress shows up under PassthroughCluster (or BlackHoleCluster).
+  const filters = withNetworkTelemetry(telemetryFilters(push, proxy, 'outbound'), [tcpProxyFilter(cluster, cluster)]);
   return {
     name: VIRTUAL_OUTBOUND_LISTENER,
     value: {
@@ -133,7 +138,7 @@ function virtualOutbound(push: PushContext, proxy: ProxyNode): BuiltListener {
       address: socketAddress('0.0.0.0', OUTBOUND_CAPTURE_PORT),
       use_original_dst: bool(true),
       traffic_direction: 'OUTBOUND',
-      filter_chains: [{ name: `${VIRTUAL_OUTBOUND_LISTENER}-catchall-tcp`, filters: [tcpProxyFilter(cluster, cluster)] }],
+      filter_chains: [{ name: `${VIRTUAL_OUTBOUND_LISTENER}-catchall-tcp`, filters }],
     },
   };
 }
@@ -142,6 +147,7 @@ function virtualOutbound(push: PushContext, proxy: ProxyNode): BuiltListener {
 function virtualInbound(push: PushContext, proxy: ProxyNode): BuiltListener {
   const chains: Record<string, unknown>[] = [];
   const security = inboundSecurity(push, proxy);
+  const telemetry = telemetryFilters(push, proxy, 'inbound');
   for (const { port, servicePort } of inboundPorts(push, proxy)) {
     const cluster = inboundClusterName(port);
     const http = isHttpProtocol(servicePort.protocol);
@@ -150,6 +156,7 @@ function virtualInbound(push: PushContext, proxy: ProxyNode): BuiltListener {
         statPrefix: `inbound_0.0.0.0_${port}`,
         inbound: true,
         securityFilters: security.httpFilters,
+        telemetry,
         routeConfig: {
           name: cluster,
           virtual_hosts: [{
@@ -160,7 +167,7 @@ function virtualInbound(push: PushContext, proxy: ProxyNode): BuiltListener {
           validate_clusters: bool(false),
         },
       })]
-      : [...security.tcpFilters, tcpProxyFilter(cluster, cluster)];
+      : withNetworkTelemetry(telemetry, [...security.tcpFilters, tcpProxyFilter(cluster, cluster)]);
     // PeerAuthentication: STRICT serves only mTLS, DISABLE only plaintext (whatever the bytes), PERMISSIVE both.
     const mode = security.mtlsMode(port);
     if (mode !== 'DISABLE') {
@@ -174,7 +181,7 @@ function virtualInbound(push: PushContext, proxy: ProxyNode): BuiltListener {
     if (mode === 'PERMISSIVE') chains.push({ name: cluster, filter_chain_match: { destination_port: u32(port), transport_protocol: 'raw_buffer' }, filters });
     if (mode === 'DISABLE') chains.push({ name: cluster, filter_chain_match: { destination_port: u32(port) }, filters });
   }
-  chains.push({ name: `${VIRTUAL_INBOUND_LISTENER}-catchall-tcp`, filters: [tcpProxyFilter(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)] });
+  chains.push({ name: `${VIRTUAL_INBOUND_LISTENER}-catchall-tcp`, filters: withNetworkTelemetry(telemetry, [tcpProxyFilter(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)]) });
   return {
     name: VIRTUAL_INBOUND_LISTENER,
     value: {
