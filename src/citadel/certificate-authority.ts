@@ -4,7 +4,8 @@
 
 import { createPublicKey, KeyObject, sign as signDigest, verify as verifySignature } from 'node:crypto';
 import type { KeyObject as KeyObjectType } from 'node:crypto';
-import { AsnAnyConverter, AsnConvert, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
+import { AsnConvert, AsnParser, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
+import * as asn1js from 'asn1js';
 import type { IAsnConvertible } from '@peculiar/asn1-schema';
 import { CertificationRequest } from '@peculiar/asn1-csr';
 import {
@@ -70,6 +71,8 @@ export interface ParsedCsr {
   readonly request: CertificationRequest;
   /** The CSR's public key, as it will be copied into the certificate. */
   readonly publicKeyInfo: SubjectPublicKeyInfo;
+  /** The same SubjectPublicKeyInfo as the CSR encoded it: verified with, and copied into the certificate as is. */
+  readonly publicKeyInfoDer: Uint8Array;
   /** The URI SANs the CSR asks for. */
   readonly uris: readonly string[];
 }
@@ -82,7 +85,7 @@ interface SigningState {
   /** The signing certificate's subject, as encoded there, reused as every leaf's issuer. */
   readonly issuer: Name;
   /** basicConstraints, keyUsage, extKeyUsage and authorityKeyIdentifier, encoded once. */
-  readonly fixedExtensions: readonly Extension[];
+  readonly fixedExtensions: readonly IAsnConvertible[];
 }
 
 /** A workload certificate from the fast path, as DER. */
@@ -122,7 +125,7 @@ export class CertificateAuthority implements CsrSigner {
   private authorityKeyId: Promise<x509.AuthorityKeyIdentifierExtension>;
   private signing: Promise<SigningState>;
   private readonly sanCache = new Map<string, x509.SubjectAlternativeNameExtension>();
-  private readonly uriSanCache = new Map<string, Extension>();
+  private readonly uriSanCache = new Map<string, IAsnConvertible>();
 
   constructor(material: CaMaterial, options: CertificateAuthorityOptions) {
     if (options.defaultTtlMs <= 0 || options.maxTtlMs < options.defaultTtlMs) {
@@ -163,16 +166,20 @@ export class CertificateAuthority implements CsrSigner {
     let request: CertificationRequest;
     let publicKey: KeyObjectType;
     let uris: string[];
+    let publicKeyInfoDer: Uint8Array;
     try {
-      request = AsnConvert.parse(der, CertificationRequest);
-      // The key node:crypto verifies with is the key the certificate will carry: both come from this one encoding.
-      publicKey = createPublicKey({ key: Buffer.from(AsnConvert.serialize(request.certificationRequestInfo.subjectPKInfo)), format: 'der', type: 'spki' });
+      const asn = asn1js.fromBER(der);
+      if (asn.offset === -1) throw new Error(asn.result.error);
+      request = AsnParser.fromASN<CertificationRequest>(asn.result, CertificationRequest);
+      // The key node:crypto verifies with is the key the certificate will carry: both are these bytes.
+      publicKeyInfoDer = publicKeyInfoBytes(asn.result);
+      publicKey = createPublicKey({ key: Buffer.from(publicKeyInfoDer), format: 'der', type: 'spki' });
       uris = requestedUris(request);
     } catch (err) {
       throw new CitadelError(CitadelErrorCode.INVALID_CSR, `csr is not a PKCS#10 request: ${(err as Error).message}`, { cause: err });
     }
     if (!(await csrSignatureHolds(request, publicKey, der))) throw new CitadelError(CitadelErrorCode.INVALID_CSR, 'csr signature does not verify with its own public key');
-    return { request, publicKeyInfo: request.certificationRequestInfo.subjectPKInfo, uris };
+    return { request, publicKeyInfo: request.certificationRequestInfo.subjectPKInfo, publicKeyInfoDer, uris };
   }
 
   /**
@@ -182,7 +189,7 @@ export class CertificateAuthority implements CsrSigner {
    */
   async signWorkload(parsed: ParsedCsr, identity: string, ttlMs: number): Promise<IssuedCertificate> {
     this.checkIdentity(parsed, identity);
-    const leaf = await this.signLeaf(parsed.publicKeyInfo, identity, this.checkTtl(ttlMs));
+    const leaf = await this.signLeaf(parsed.publicKeyInfoDer, identity, this.checkTtl(ttlMs));
     const cert = new x509.X509Certificate(leaf.der);
     return { cert, chainPem: [pemOf(cert), ...this.chainTailPem] };
   }
@@ -203,7 +210,7 @@ export class CertificateAuthority implements CsrSigner {
   async signCsr(csrPem: string, identity: string, ttlMs: number): Promise<SignedChain> {
     const parsed = await this.parseCsr(csrPem);
     this.checkIdentity(parsed, identity);
-    const leaf = await this.signLeaf(parsed.publicKeyInfo, identity, this.checkTtl(ttlMs));
+    const leaf = await this.signLeaf(parsed.publicKeyInfoDer, identity, this.checkTtl(ttlMs));
     return { chainPem: [derToPem(leaf.der), ...this.chainTailPem], serialNumber: leaf.serialNumber, notAfter: leaf.notAfter };
   }
 
@@ -239,14 +246,14 @@ export class CertificateAuthority implements CsrSigner {
   }
 
   /** The critical URI SAN extension of `identity`, encoded once per identity (LRU). */
-  private uriSan(identity: string): Extension {
+  private uriSan(identity: string): IAsnConvertible {
     let ext = this.uriSanCache.get(identity);
     if (ext) {
       this.uriSanCache.delete(identity);
     } else {
       const names = new SubjectAlternativeName([new GeneralName({ uniformResourceIdentifier: identity })]);
       // Critical because the subject is empty (RFC 5280 4.2.1.6).
-      ext = new Extension({ extnID: id_ce_subjectAltName, critical: true, extnValue: new OctetString(AsnConvert.serialize(names)) });
+      ext = encoded(AsnConvert.serialize(new Extension({ extnID: id_ce_subjectAltName, critical: true, extnValue: new OctetString(AsnConvert.serialize(names)) })));
       if (this.uriSanCache.size >= SAN_CACHE_SIZE) this.uriSanCache.delete(this.uriSanCache.keys().next().value!);
     }
     this.uriSanCache.set(identity, ext);
@@ -257,7 +264,7 @@ export class CertificateAuthority implements CsrSigner {
    * The fast path: one TBSCertificate built from asn1-x509 structures and
    * serialized once, signed with node:crypto, wrapped in the Certificate.
    */
-  private async signLeaf(publicKeyInfo: SubjectPublicKeyInfo, identity: string, ttlMs: number): Promise<SignedLeaf> {
+  private async signLeaf(publicKeyInfoDer: Uint8Array, identity: string, ttlMs: number): Promise<SignedLeaf> {
     const state = await this.signing.catch((err: unknown) => {
       throw new CitadelError(CitadelErrorCode.SIGNING, `signing failed: ${(err as Error).message}`, { cause: err });
     });
@@ -273,15 +280,14 @@ export class CertificateAuthority implements CsrSigner {
         issuer: state.issuer,
         validity: new Validity({ notBefore: new Date(now - this.options.backdateMs), notAfter: new Date(notAfter) }),
         subject: new Name(),
-        subjectPublicKeyInfo: publicKeyInfo,
-        extensions: new Extensions([...state.fixedExtensions, this.uriSan(identity)]),
+        subjectPublicKeyInfo: encoded(publicKeyInfoDer) as unknown as SubjectPublicKeyInfo,
+        extensions: new Extensions([...state.fixedExtensions, this.uriSan(identity)] as unknown as Extension[]),
       });
-      // Serialized once: the same ASN.1 tree is signed and then embedded in the Certificate.
-      const tbsAsn = AsnSerializer.toASN(tbs) as { toBER(sizeOnly?: boolean): ArrayBuffer };
-      const tbsDer = new Uint8Array(tbsAsn.toBER(false));
+      // Serialized once: the same bytes are signed and then embedded in the Certificate.
+      const tbsDer = new Uint8Array(AsnSerializer.serialize(tbs));
       const signature = signDigest('sha256', tbsDer, { key: state.key, dsaEncoding: 'der' });
       const certificate = new Certificate({
-        tbsCertificate: preEncoded(tbsAsn) as unknown as TBSCertificate,
+        tbsCertificate: encoded(tbsDer) as unknown as TBSCertificate,
         signatureAlgorithm: state.signatureAlgorithm,
         signatureValue: signature.buffer.slice(signature.byteOffset, signature.byteOffset + signature.byteLength) as ArrayBuffer,
       });
@@ -317,30 +323,56 @@ export class CertificateAuthority implements CsrSigner {
 async function signingState(material: CaMaterial, authorityKeyId: Promise<x509.AuthorityKeyIdentifierExtension>): Promise<SigningState> {
   const ca = AsnConvert.parse(material.signingCert.rawData, Certificate);
   const issuerDer = AsnConvert.serialize(ca.tbsCertificate.subject);
-  const issuerAsn: unknown = AsnAnyConverter.toASN(issuerDer);
   const rsa = material.algorithm === 'RSA_2048';
   const signatureAlgorithm = rsa ? new AlgorithmIdentifier({ algorithm: SHA256_WITH_RSA, parameters: null }) : new AlgorithmIdentifier({ algorithm: ECDSA_WITH_SHA256 });
-  const fixed = [...LEAF_EXTENSIONS, await authorityKeyId].map((e) => AsnConvert.parse(e.rawData, Extension));
+  const fixed = [...LEAF_EXTENSIONS, await authorityKeyId].map((e) => encoded(e.rawData));
   return {
     material,
     key: KeyObject.from(material.signingKeys.privateKey),
     signatureAlgorithm,
-    issuer: preEncoded(issuerAsn) as unknown as Name,
+    issuer: encoded(issuerDer) as unknown as Name,
     fixedExtensions: fixed,
   };
 }
 
-/** An ASN.1 value already encoded, which asn1-schema embeds in a structure instead of encoding it again. */
-function preEncoded(asn: unknown): IAsnConvertible {
+/**
+ * asn1js's RawData, made to write into the writer a constructed parent hands
+ * its children (RawData itself only returns its bytes, which the parent then
+ * drops).
+ */
+class EncodedDer extends asn1js.RawData {
+  override toBER(sizeOnly?: boolean, writer?: { write(bytes: ArrayBuffer): void }): ArrayBuffer {
+    const bytes = super.toBER(sizeOnly);
+    if (!writer) return bytes;
+    writer.write(bytes);
+    return new ArrayBuffer(0);
+  }
+}
+
+/**
+ * A value already DER-encoded, which asn1-schema embeds in a structure as is
+ * (asn1js's RawData) instead of building and encoding it again: the issuer,
+ * the fixed extensions, the CSR's public key and the signed TBSCertificate.
+ */
+function encoded(der: ArrayBuffer | Uint8Array): IAsnConvertible {
+  const raw = new EncodedDer({ data: der });
   return {
-    toASN: () => asn as ReturnType<IAsnConvertible['toASN']>,
+    toASN: () => raw as unknown as ReturnType<IAsnConvertible['toASN']>,
     fromASN() {
-      throw new Error('a pre-encoded value is only written');
+      throw new Error('an encoded value is only written');
     },
     toSchema() {
-      throw new Error('a pre-encoded value is only written');
+      throw new Error('an encoded value is only written');
     },
   };
+}
+
+/** certificationRequestInfo.subjectPKInfo of a parsed CSR, as the bytes it was decoded from. */
+function publicKeyInfoBytes(request: asn1js.AsnType): Uint8Array {
+  const info = request instanceof asn1js.Sequence ? request.valueBlock.value[0] : undefined;
+  const spki = info instanceof asn1js.Sequence ? info.valueBlock.value[2] : undefined;
+  if (!(spki instanceof asn1js.Sequence)) throw new Error('certificationRequestInfo has no subjectPKInfo');
+  return new Uint8Array(spki.valueBeforeDecodeView);
 }
 
 /** The URI SANs of a CSR's extensionRequest attribute. */
