@@ -30,10 +30,13 @@ export class MixerMesh {
   readonly statsTargets: readonly string[];
   /** Calls through the mesh that ended in a 200, by reviews app port (warm-up calls of start() included). */
   readonly okCalls = new Map<number, number>();
+  /** The control plane's standard error, line by line, from its start (where the stdio adapter writes by default); its standard output is `cp.logs`. */
+  readonly cpStderr: readonly string[];
   private readonly started: MeshProcess[];
 
-  private constructor(cp: RunningControlPlane, started: MeshProcess[], v1Port: number, v3Port: number, statsTargets: readonly string[]) {
+  private constructor(cp: RunningControlPlane, cpStderr: readonly string[], started: MeshProcess[], v1Port: number, v3Port: number, statsTargets: readonly string[]) {
     this.cp = cp;
+    this.cpStderr = cpStderr;
     this.started = started;
     this.v1Port = v1Port;
     this.v3Port = v3Port;
@@ -43,6 +46,7 @@ export class MixerMesh {
   /** `config`: YAML applied before the workloads start, so their first listeners already carry what it wires (e.g. Mixer reports). */
   static async start(options: { config?: string } = {}): Promise<MixerMesh> {
     const cp = await startControlPlane();
+    const cpStderr = collectLines(cp.process);
     const started: MeshProcess[] = [];
     const run = (args: string[]): MeshProcess => {
       const p = startMesh(['run', '--control-plane', cp.server, ...args]);
@@ -57,7 +61,7 @@ export class MixerMesh {
       const v1 = run(['--service', 'reviews', '--version', 'v1', '--port', '9080', '--wait-for-service', RATINGS, '--', NODE, APP]);
       const v3 = run(['--service', 'reviews', '--version', 'v3', '--port', '9080', '--wait-for-service', RATINGS, '--', NODE, APP]);
       const [r0, r1, r3] = await Promise.all([ratings, v1, v3].map(ready));
-      const mesh = new MixerMesh(cp, started, Number(r1.appPort), Number(r3.appPort), [r0, r1, r3].map((r) => String(r.stats)));
+      const mesh = new MixerMesh(cp, cpStderr, started, Number(r1.appPort), Number(r3.appPort), [r0, r1, r3].map((r) => String(r.stats)));
       for (const port of [mesh.v1Port, mesh.v3Port]) await eventually(async () => ((await mesh.call(port)).status === 200 ? true : undefined), `reviews on ${port} reaching ratings`);
       return mesh;
     } catch (err) {
@@ -81,9 +85,9 @@ export class MixerMesh {
     assert.equal(r.code, 0, r.stderr + r.stdout);
   }
 
-  /** reviews (v1 or v3, by its app port) calls ratings through both sidecars. */
-  async call(appPort: number): Promise<{ status: number; body: string }> {
-    const res = await fetch(`http://127.0.0.1:${appPort}/call?svc=ratings`);
+  /** reviews (v1 or v3, by its app port) calls ratings (its /echo, or `path`) through both sidecars. */
+  async call(appPort: number, path?: string): Promise<{ status: number; body: string }> {
+    const res = await fetch(`http://127.0.0.1:${appPort}/call?svc=ratings${path === undefined ? '' : `&path=${encodeURIComponent(path)}`}`);
     if (res.status === 200) this.okCalls.set(appPort, (this.okCalls.get(appPort) ?? 0) + 1);
     return { status: res.status, body: await res.text() };
   }
@@ -99,6 +103,18 @@ export class MixerMesh {
     for (const m of (await this.metrics()).matchAll(/^mixer_check_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
     return n;
   }
+}
+
+/** The lines `child` writes to its standard error from now on (a listener of its own beside any other). */
+function collectLines(child: ChildProcess): string[] {
+  const lines: string[] = [];
+  let rest = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    const parts = (rest + d.toString()).split('\n');
+    rest = parts.pop()!;
+    lines.push(...parts);
+  });
+  return lines;
 }
 
 async function applyYaml(server: string, yaml: string): Promise<void> {

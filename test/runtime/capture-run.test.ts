@@ -3,17 +3,22 @@
 // calls http://server:8080/ by plain name (DNS proxy -> VIP -> 15001 ->
 // mTLS -> 15006 -> app); the server sees the client's SPIFFE id in
 // x-forwarded-client-cert. After both stop, no namespace, host rule or
-// process of theirs is left. A private bridge on a random free 10.x /24;
+// process of theirs is left. A batch job under capture: it starts only after
+// its sidecar's certificate and config, calls a service by name, and when it
+// exits `mesh run` exits with its code, its sidecar and namespace gone. A
+// private bridge on a random free 10.x /24;
 // everything is removed in `after`, also on failure. Skips (with the reason)
 // when not root or when ip/iptables/setpriv are missing.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { inSubnet, listNamespaces, runCommand, teardownByPrefix } from '../../src/agent/capture/index.ts';
 import { captureAvailable } from '../../src/runtime/capture/mode.ts';
-import { NODE, startControlPlane } from '../helpers/processes.ts';
+import { NODE, startControlPlane, tempDir } from '../helpers/processes.ts';
 import type { RunningControlPlane } from '../helpers/processes.ts';
 import { alive, startMesh } from './helpers.ts';
 import type { MeshProcess } from './helpers.ts';
@@ -22,6 +27,8 @@ const support = captureAvailable();
 const skip = support.ok ? false : `traffic capture unavailable: ${support.reason}`;
 const SERVER = fileURLToPath(new URL('./fixtures/capture-server.mjs', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./fixtures/capture-client.mjs', import.meta.url));
+const JOB = fileURLToPath(new URL('./fixtures/capture-job.mjs', import.meta.url));
+const dir = tempDir('mesh-capture-run-');
 const tag = randomBytes(3).toString('hex');
 const NS_PREFIX = `mesh-tcap${tag}`;
 const BRIDGE = `mesh-br${tag}`;
@@ -50,6 +57,7 @@ after(async () => {
   for (const p of started) await p.stop('SIGKILL').catch(() => undefined);
   await cp?.stop();
   if (!skip) await teardownByPrefix({ namespacePrefix: NS_PREFIX, bridgePrefix: BRIDGE });
+  rmSync(dir, { recursive: true, force: true });
 });
 
 function run(name: string, args: string[]): MeshProcess {
@@ -112,6 +120,53 @@ test('a client calls http://server:8080/ by name through the captured sidecars, 
   assert.equal(await server.stop('SIGTERM'), 143, server.lines.slice(-20).join('\n'));
   assert.deepEqual((await listNamespaces()).filter((n) => n.startsWith(NS_PREFIX)), [], 'no namespace left');
   assert.deepEqual(pids.filter(alive), [], 'no process left');
+  const hostRules = (await runCommand('iptables-save', [])).stdout.split('\n').filter((l) => l.includes(BRIDGE));
+  assert.deepEqual(hostRules, [], 'no host rule left');
+});
+
+test('a batch job under capture starts after its certificate and config, calls a service by name, and takes its sidecar and namespace down with its exit code', { skip, timeout: 80_000 }, async () => {
+  const store = run('store', ['--service', 'store', '--port', '8080', '--', NODE, SERVER]);
+  await store.waitFor((e) => e.msg === 'workload registered', 40_000);
+  // The job holds before exiting until the test has listed its processes (HOLD_FILE).
+  const hold = join(dir, 'job-may-exit');
+  const job = run('job', ['--service', 'job', '--sa', 'batch-sa', '--wait-for-service', 'store.default.svc.cluster.local', '--env', 'TARGET=http://store:8080/', '--env', 'CALLS=3', '--env', 'EXIT_CODE=3', '--env', `HOLD_FILE=${hold}`, '--', NODE, JOB]);
+  await job.waitFor((_e, l) => appLine(l).job === 'done', 40_000);
+  const jobNs = `${NS_PREFIX}-job`;
+
+  // Order: certificate, then the sidecar's complete config, then the job.
+  const index = (match: (l: string) => boolean): number => job.lines.findIndex(match);
+  const cert = index((l) => l.includes('"msg":"workload certificate issued"'));
+  const ready = index((l) => l.includes('"msg":"sidecar ready: config and certificate in place"'));
+  const started = index((l) => appLine(l).job === 'started');
+  assert.ok(cert >= 0 && ready > cert, `the certificate comes before the sidecar is ready:\n${job.lines.join('\n')}`);
+  assert.ok(started > ready, `the job starts after its sidecar is ready:\n${job.lines.join('\n')}`);
+  assert.deepEqual(appLine(job.lines[started]!).serviceHostVars, [], 'no <SVC>_SERVICE_HOST variables: the job calls by name');
+  // Every call, the first one included, went through the sidecars at once (the job never retries), with mTLS.
+  const calls = job.lines.map(appLine).filter((l) => l.job === 'call');
+  assert.deepEqual(calls.map((c) => c.status), [200, 200, 200], job.lines.slice(-20).join('\n'));
+  for (const c of calls) {
+    const body = JSON.parse(String(c.body)) as { server: string; host: string; xfcc: string | null };
+    assert.equal(body.server, `tcap${tag}-store`);
+    assert.equal(body.host, 'store:8080');
+    assert.match(String(body.xfcc), /URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/batch-sa/);
+  }
+
+  // While it holds: its sidecar runs as 1337 in its namespace.
+  const pids = [...(await namespacePids(jobNs)), job.child.pid!];
+  const ps = (await runCommand('ps', ['-o', 'uid=,args=', '-p', pids.join(',')])).stdout;
+  assert.match(ps, /^\s*1337 .*sidecar-main\.ts/m, ps);
+  assert.match(ps, /capture-job\.mjs/, ps);
+  writeFileSync(hold, '');
+  assert.equal(await job.exited, 3, `mesh run exits with the job's code:\n${job.lines.slice(-20).join('\n')}`);
+  assert.ok(job.lines.some((l) => l.includes('"msg":"app exited; draining the sidecar"') && l.includes('"code":3')), job.lines.slice(-20).join('\n'));
+  assert.deepEqual(pids.filter(alive), [], 'no process of the job left: its sidecar exited with it');
+  assert.ok(!(await listNamespaces()).includes(jobNs), 'the job\'s namespace is gone');
+  assert.equal(existsSync(`/etc/netns/${jobNs}`), false, 'its resolv.conf is gone');
+
+  const storePids = [...(await namespacePids(`${NS_PREFIX}-store`)), store.child.pid!];
+  assert.equal(await store.stop('SIGTERM'), 143, store.lines.slice(-20).join('\n'));
+  assert.deepEqual(storePids.filter(alive), [], 'no process of the service left');
+  assert.deepEqual((await listNamespaces()).filter((n) => n.startsWith(NS_PREFIX)), [], 'no namespace left');
   const hostRules = (await runCommand('iptables-save', [])).stdout.split('\n').filter((l) => l.includes(BRIDGE));
   assert.deepEqual(hostRules, [], 'no host rule left');
 });
