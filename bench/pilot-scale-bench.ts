@@ -294,15 +294,20 @@ async function main(): Promise<void> {
 
     // 3. Changes.
     const routed = routedServices(SERVICES, ROUTES);
+    const xdsStats = async (): Promise<{ responses: number; drainWaits: number } | undefined> => (await cpRpc.call<{ xds?: { responses: number; drainWaits: number } }>({ cmd: 'usage' })).xds;
     const measure = async (label: string, typeUrl: string, match: string, change: () => Promise<void>, quietMs: number): Promise<CollectResult> => {
       await clients.call({ cmd: 'mark' });
+      const statsBefore = await xdsStats();
       const since = nowAbs();
       await change();
       const result = await clients.call<CollectResult>({ cmd: 'collect', since, typeUrl, match, quietMs, timeoutMs: 60_000 });
       const d = result.delays;
       // When Pilot started the push (its `push` log line): the part of the delay spent before any proxy is served (Galley + both debounces).
       const pushAt = cp.logs.map((l) => { try { return JSON.parse(l) as { msg?: string; time?: string }; } catch { return {}; } }).filter((e) => e.msg === 'push' && e.time && Date.parse(e.time) >= since - 1).map((e) => Date.parse(e.time!) - since);
-      const pushNote = pushAt.length > 0 ? `  push started +${fmtMs(pushAt[0]!)}` : '';
+      const statsAfter = await xdsStats();
+      // Pushes that waited for a stream's 'drain' (write backpressure) during this change.
+      const drainNote = statsBefore && statsAfter ? `  drain waits ${statsAfter.drainWaits - statsBefore.drainWaits}` : '';
+      const pushNote = (pushAt.length > 0 ? `  push started +${fmtMs(pushAt[0]!)}` : '') + drainNote;
       console.log(`  ${label.padEnd(40)} p50 ${fmtMs(percentile(d, 50)).padStart(7)}  p99 ${fmtMs(percentile(d, 99)).padStart(7)}  max ${fmtMs(percentile(d, 100)).padStart(7)}  proxies ${d.length}/${CLIENTS}  responses ${JSON.stringify(result.responsesByType)} (${Object.entries(result.bytesByType).map(([t, b]) => `${t} ${mib(b)}`).join(', ')})${pushNote}`);
       return result;
     };

@@ -32,7 +32,7 @@ process.on('disconnect', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 process.on('SIGINT', () => void stop(0));
 process.on('message', (msg: { cmd?: string; id?: number }) => {
-  if (msg.cmd === 'usage') process.send!({ id: msg.id, usage: { cpu: process.cpuUsage(), memory: process.memoryUsage() } });
+  if (msg.cmd === 'usage') process.send!({ id: msg.id, usage: { cpu: process.cpuUsage(), memory: process.memoryUsage(), xds: plane?.pilot.xds.stats() } });
   else if (msg.cmd === 'stop') void stop(0);
 });
 

@@ -15,6 +15,7 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { AnyMessage, DeltaDiscoveryResponse, DiscoveryResponse } from '../../xds/index.ts';
 import { ADS_PROTO_FILES, ADS_SERVICE, loadXdsProtos } from '../../xds/index.ts';
+import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest } from './request-decoder.ts';
 
 const WIRE_BYTES = 2;
 
@@ -177,18 +178,23 @@ export function encodeDeltaDiscoveryResponse(r: DeltaDiscoveryResponse): Buffer 
   return w.buf.subarray(0, w.pos);
 }
 
-/** The ADS service definition with both responses written by this module (the generic serializer for anything else). */
+/**
+ * The ADS service definition with both responses written by this module (the
+ * generic serializer for anything else) and both requests read by
+ * request-decoder.ts (SotwRequest, DeltaRequest).
+ */
 export function adsServiceDefinition(): ServiceDefinition {
   const definition = loadXdsProtos(ADS_PROTO_FILES).serviceDefinition(ADS_SERVICE);
   const out: Record<string, ServiceDefinition[string]> = {};
   for (const [method, def] of Object.entries(definition)) {
     const generic = def.responseSerialize as (value: unknown) => Buffer;
-    const encode = method === 'DeltaAggregatedResources'
-      ? (value: unknown) => encodeDeltaDiscoveryResponse(value as DeltaDiscoveryResponse) ?? generic(value)
-      : method === 'StreamAggregatedResources'
-        ? (value: unknown) => encodeDiscoveryResponse(value as DiscoveryResponse) ?? generic(value)
-        : generic;
-    out[method] = { ...def, responseSerialize: encode };
+    if (method === 'DeltaAggregatedResources') {
+      out[method] = { ...def, requestDeserialize: decodeDeltaDiscoveryRequest, responseSerialize: (value: unknown) => encodeDeltaDiscoveryResponse(value as DeltaDiscoveryResponse) ?? generic(value) };
+    } else if (method === 'StreamAggregatedResources') {
+      out[method] = { ...def, requestDeserialize: decodeDiscoveryRequest, responseSerialize: (value: unknown) => encodeDiscoveryResponse(value as DiscoveryResponse) ?? generic(value) };
+    } else {
+      out[method] = def;
+    }
   }
   return out as ServiceDefinition;
 }

@@ -44,6 +44,8 @@ const EMPTY: ReadonlySet<string> = new Set();
 export class SharedState {
   readonly #nameSets = new WeakInterner<ReadonlySet<string>>();
   readonly #lists = new WeakMap<ReadonlySet<string>, readonly string[]>();
+  /** name set -> the wire encoding of a request list it came from (see sameEncoding). */
+  readonly #encodings = new WeakMap<ReadonlySet<string>, { readonly bytes: Buffer; readonly wildcard: boolean }>();
   readonly #hostIndexes = new WeakMap<ReadonlySet<string>, ReadonlyMap<string, readonly string[]>>();
   readonly #snapshots = new WeakInterner<Snapshot>();
   /** Keeps a snapshot alive (and so interned) as long as a watch holds its map. */
@@ -95,6 +97,29 @@ export class SharedState {
       asked.add(r);
     }
     return asked.size === names.size;
+  }
+
+  /**
+   * Records that the request list encoded as `bytes` (resource_names as on
+   * the wire, see request-decoder.ts) subscribes to `names` with `wildcard`.
+   * Kept once per shared set (a copy: the request's buffer is not held), so
+   * all the proxies of a view share one.
+   */
+  recordEncoding(names: ReadonlySet<string>, bytes: Buffer, wildcard: boolean): void {
+    if (bytes.length === 0 || this.#encodings.has(names)) return;
+    this.#encodings.set(names, { bytes: Buffer.from(bytes), wildcard });
+  }
+
+  /**
+   * Whether a request whose resource_names are encoded as `bytes` subscribes
+   * to exactly `names` with `wildcard`, without decoding them: true only when
+   * the bytes equal a recorded encoding of that set (equal bytes: the same
+   * list, so the same set and the same wildcard). False means "not known
+   * from the bytes", not "different": the caller decodes and compares.
+   */
+  sameEncoding(names: ReadonlySet<string>, wildcard: boolean, bytes: Buffer): boolean {
+    const known = this.#encodings.get(names);
+    return known !== undefined && known.wildcard === wildcard && known.bytes.equals(bytes);
   }
 
   /** Names of a shared set by the host of their cluster name ('' for other names), for the EDS fast path; built once per set. */

@@ -25,6 +25,7 @@ import { PushQueue } from './push-queue.ts';
 import { adsServiceDefinition } from './response-encoder.ts';
 import type { PackedResource } from './resource-cache.ts';
 import { ResourceCache } from './resource-cache.ts';
+import { SotwRequest } from './request-decoder.ts';
 import type { HeldDiff } from './shared-state.ts';
 import { SharedState } from './shared-state.ts';
 import type { ResolveProxy } from './resolve-proxy.ts';
@@ -66,6 +67,8 @@ export interface XdsServerStats {
   nacks: number;
   staleNonces: number;
   unknownTypeRequests: number;
+  /** Proxy pushes that waited for 'drain' (the stream's write buffer was full), to see whether backpressure holds pushes back. */
+  drainWaits: number;
 }
 
 /** The last generated resources of one proxy, per type URL. */
@@ -152,7 +155,7 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
   private readonly cache = new ResourceCache();
   private readonly shared = new SharedState();
   private readonly connections = new Map<string, Connection>();
-  private readonly counters: Omit<XdsServerStats, 'connections'> = { pushRequests: 0, pushes: 0, responses: 0, acks: 0, nacks: 0, staleNonces: 0, unknownTypeRequests: 0 };
+  private readonly counters: Omit<XdsServerStats, 'connections'> = { pushRequests: 0, pushes: 0, responses: 0, acks: 0, nacks: 0, staleNonces: 0, unknownTypeRequests: 0, drainWaits: 0 };
   private currentPush: P;
   /** Response bytes written by request handling and pushes and not yet flushed, over all connections. */
   private unsentBytes = 0;
@@ -432,8 +435,8 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
       return;
     }
     if (!this.generators.has(typeUrl)) return this.onUnknownType(conn, typeUrl, nonce);
-    const requested = req.resource_names ?? [];
-    const wildcard = requested.includes('*') || (requested.length === 0 && isWildcardType(typeUrl));
+    // The encoded names (request-decoder.ts), when the request came off the wire.
+    const namesBytes = req instanceof SotwRequest ? req.namesBytes : undefined;
     let watch = conn.watches.get(typeUrl);
     if (watch && nonce) {
       if (nonce !== watch.nonce) {
@@ -442,17 +445,26 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
         return;
       }
       this.recordAnswer(conn, watch, nonce, req.version_info, req.error_detail);
-      // An ACK repeats the subscription: checked without allocating (it is most requests).
+      // An ACK repeats the subscription (it is most requests): recognized by
+      // its bytes, so the ~1000 names of an EDS ACK are never decoded; else
+      // decoded and compared without allocating.
+      if (namesBytes && this.shared.sameEncoding(watch.names, watch.wildcard, namesBytes)) return;
+      const requested = req.resource_names ?? [];
+      const wildcard = requested.includes('*') || (requested.length === 0 && isWildcardType(typeUrl));
       if (watch.wildcard === wildcard && this.shared.sameNames(watch.names, requested)) return;
       const names = requested.filter((n) => n !== '*');
       const grew = (wildcard && !watch.wildcard) || names.some((n) => !watch!.names.has(n));
       this.resubscribe(watch, wildcard, names);
+      if (namesBytes) this.shared.recordEncoding(watch.names, namesBytes, wildcard);
       this.sync(conn, watch, this.currentPush, { full: true, force: grew });
       return;
     }
     // The first request of a type (or the client starting over): it is owed everything.
+    const requested = req.resource_names ?? [];
+    const wildcard = requested.includes('*') || (requested.length === 0 && isWildcardType(typeUrl));
     watch = new Watch(typeUrl, wildcard);
     watch.setNames(this.shared.names(requested.filter((n) => n !== '*').map(intern)));
+    if (namesBytes) this.shared.recordEncoding(watch.names, namesBytes, wildcard);
     conn.watches.set(typeUrl, watch);
     this.sync(conn, watch, this.currentPush, { full: true, force: true });
   }
@@ -622,7 +634,30 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     this.metrics.debounce(ageMs / 1000);
     this.log.info({ full: merged.full, events, version: this.currentPush.version, reasons: Object.fromEntries(merged.reasons), proxies: this.connections.size }, 'push');
     const request: MergedPush<P> = { ...merged, push: this.currentPush };
-    for (const conn of this.connections.values()) if (conn.proxy) this.queue.enqueue(conn, request);
+    for (const conn of this.connections.values()) if (conn.proxy && this.concerns(conn, request)) this.queue.enqueue(conn, request);
+  }
+
+  /**
+   * Whether a push can change anything a proxy watches: an endpoint push only
+   * reaches proxies watching a cluster of a changed host, a full push limited
+   * to some types only those watching one of them. The others are not queued
+   * (their config stays right: what changed is not theirs), so a push for one
+   * cluster costs per proxy that watches it, not per connected proxy. Uses
+   * the per-name-set host index of the fast path: no scan of names.
+   */
+  private concerns(conn: Connection, merged: MergedPush<P>): boolean {
+    if (merged.full) {
+      if (!merged.types) return true;
+      for (const typeUrl of conn.watches.keys()) if (merged.types.has(typeUrl)) return true;
+      return false;
+    }
+    const watch = conn.watches.get(TypeUrl.ClusterLoadAssignment);
+    if (!watch) return false;
+    if (watch.wildcard || !merged.changedHosts) return true;
+    const index = this.shared.namesByHost(watch.names, internedClusterHost);
+    if (index.has('')) return true;
+    for (const host of merged.changedHosts) if (index.has(host)) return true;
+    return false;
   }
 
   private async pushConnection(conn: Connection, merged: MergedPush<P>): Promise<void> {
@@ -640,7 +675,10 @@ export class PilotXdsServer<P extends PushContextLike = PushContextLike> {
     }
     this.metrics.convergence((this.clock.now() - merged.since) / 1000);
     // A proxy that reads slowly keeps this worker until it catches up; the others go on.
-    if (!flowing) await drained(conn);
+    if (!flowing) {
+      this.counters.drainWaits += 1;
+      await drained(conn);
+    }
   }
 }
 
