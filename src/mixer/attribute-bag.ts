@@ -107,3 +107,46 @@ export function bagFromText(values: Readonly<Record<string, string>>, vocabulary
   for (const [name, text] of Object.entries(values)) entries.push([name, parseAttributeText(name, vocabulary.typeOf(name) ?? 'STRING', text)]);
   return AttributeBag.of(entries);
 }
+
+/** 4 or 16 network-order bytes -> canonical address text. */
+function ipText(bytes: Uint8Array): string | undefined {
+  if (bytes.length === 4) return bytes.join('.');
+  if (bytes.length !== 16) return undefined;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return canonicalIp(groups.join(':'));
+}
+
+/**
+ * One attribute as a report carried it (src/xds/mixer-report.ts value
+ * kinds), typed by the vocabulary: IP_ADDRESS bytes become canonical text,
+ * text sent for a typed attribute is parsed; undefined when it does not fit
+ * (the attribute is left out, as for malformed ALS metadata). Names the
+ * vocabulary does not know keep the wire's type.
+ */
+export function attributeFromWire(name: string, value: AttributeValue, vocabulary: AttributeVocabulary): AttributeValue | undefined {
+  const type = vocabulary.typeOf(name);
+  if (!type) return value;
+  try {
+    switch (type) {
+      case 'IP_ADDRESS':
+        return value instanceof Uint8Array ? ipText(value) : typeof value === 'string' ? canonicalIp(value) : undefined;
+      case 'BYTES':
+        return value instanceof Uint8Array ? value : typeof value === 'string' ? parseAttributeText(name, type, value) : undefined;
+      case 'STRING_MAP':
+        return value instanceof Map ? value : typeof value === 'string' ? parseAttributeText(name, type, value) : undefined;
+      case 'INT64':
+      case 'DOUBLE':
+      case 'DURATION':
+        return typeof value === 'number' ? value : typeof value === 'string' ? parseAttributeText(name, type, value) : undefined;
+      case 'BOOL':
+        return typeof value === 'boolean' ? value : typeof value === 'string' ? parseAttributeText(name, type, value) : undefined;
+      case 'TIMESTAMP':
+        return value instanceof Date ? value : typeof value === 'string' ? parseAttributeText(name, type, value) : undefined;
+      default:
+        return typeof value === 'string' ? value : formatValue(value);
+    }
+  } catch {
+    return undefined;
+  }
+}

@@ -1,15 +1,19 @@
 // A Mixer client for services that call Mixer directly (without a proxy):
-// Check over ext_authz v3, Quota over RLS v3, Report over an ALS v3 stream
-// with the attributes in filter_metadata["istio.mixer"]. Reports are batched:
-// report() buffers, and a batch goes out when it is full or on flush().
+// Check over ext_authz v3, Quota over RLS v3, Report over Istio 1.4's
+// Report API (istio.mixer.v1.Mixer/Report, dictionary-encoded, typed by the
+// built-in vocabulary: IP addresses as bytes, durations as Durations).
+// Reports are batched: report() buffers, and a batch goes out when it is
+// full or on flush().
 
 import * as grpc from '@grpc/grpc-js';
 import type { AttributeValue } from '../api/index.ts';
-import { formatValue } from '../api/index.ts';
-import { loadXdsProtos } from '../xds/index.ts';
-import { MIXER_METADATA_NAMESPACE, QUOTA_DESCRIPTOR_KEY, fromStruct, toStruct } from './envoy-attributes.ts';
+import { AttributeVocabulary, formatValue } from '../api/index.ts';
+import type { MixerReportClient, ReportBag } from '../xds/index.ts';
+import { encodeReports, loadXdsProtos, mixerReportClient } from '../xds/index.ts';
+import { QUOTA_DESCRIPTOR_KEY, fromStruct } from './envoy-attributes.ts';
 import { MixerError, MixerErrorCode } from './errors.ts';
-import { ACCESS_LOG_SERVICE, AUTHORIZATION_SERVICE, CHECK_CACHE_METADATA, RATE_LIMIT_SERVICE } from './mixer.ts';
+import { AUTHORIZATION_SERVICE, CHECK_CACHE_METADATA, RATE_LIMIT_SERVICE } from './mixer.ts';
+import { REPORT_LIMITS } from './report-decoder.ts';
 
 export type Attributes = Readonly<Record<string, AttributeValue>>;
 
@@ -32,11 +36,12 @@ export interface MixerClientOptions {
   readonly deadlineMs?: number;
 }
 
-/** Contract: one channel for all three services; close() flushes pending reports first. */
+/** Contract: one channel for all three services (grpc-js shares it per target); close() flushes pending reports first. */
 export class MixerClient {
   readonly #authz: grpc.Client;
   readonly #rls: grpc.Client;
-  readonly #als: grpc.Client;
+  readonly #reports: MixerReportClient;
+  readonly #typeOf: (name: string) => string | undefined;
   readonly #batchSize: number;
   readonly #deadlineMs: number;
   #pending: Attributes[] = [];
@@ -47,7 +52,9 @@ export class MixerClient {
     this.#authz = new (protos.service(AUTHORIZATION_SERVICE))(options.address, creds);
     // The three share one channel: grpc-js reuses subchannels for the same target and options.
     this.#rls = new (protos.service(RATE_LIMIT_SERVICE))(options.address, creds);
-    this.#als = new (protos.service(ACCESS_LOG_SERVICE))(options.address, creds);
+    this.#reports = mixerReportClient(options.address, creds);
+    const vocabulary = AttributeVocabulary.builtin();
+    this.#typeOf = (name) => vocabulary.typeOf(name);
     this.#batchSize = options.reportBatchSize ?? 100;
     this.#deadlineMs = options.deadlineMs ?? 5000;
   }
@@ -86,30 +93,26 @@ export class MixerClient {
     return this.#pending.length >= this.#batchSize ? this.flush() : Promise.resolve();
   }
 
-  /** Sends buffered reports as one ALS stream message. */
+  /** Sends buffered reports as ReportRequests (one unless a batch exceeds Mixer's message bound). */
   async flush(): Promise<void> {
     if (this.#pending.length === 0) return;
     const batch = this.#pending;
     this.#pending = [];
-    const log_entry = batch.map((attrs) => {
-      const obj: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(attrs)) obj[k] = typeof v === 'number' || typeof v === 'boolean' ? v : v instanceof Map ? Object.fromEntries(v) : formatValue(v);
-      return { common_properties: { metadata: { filter_metadata: { [MIXER_METADATA_NAMESPACE]: toStruct(obj) } } } };
-    });
-    await new Promise<void>((resolve, reject) => {
-      const call = (this.#als as any).StreamAccessLogs({ deadline: Date.now() + this.#deadlineMs }, (err: grpc.ServiceError | null) =>
+    const bags: ReportBag[] = batch.map((attrs) => new Map(Object.entries(attrs)));
+    const { messages, tooLarge } = encodeReports(bags, REPORT_LIMITS.maxMessageBytes, { typeOf: this.#typeOf });
+    if (tooLarge > 0) throw new MixerError(MixerErrorCode.REPORT, `${tooLarge} report(s) larger than ${REPORT_LIMITS.maxMessageBytes} bytes were not sent`);
+    await Promise.all(messages.map((m) => new Promise<void>((resolve, reject) => {
+      this.#reports.Report(m.bytes, { deadline: Date.now() + this.#deadlineMs }, (err) =>
         err ? reject(new MixerError(MixerErrorCode.RPC, `Mixer report failed: ${err.message}`, { cause: err })) : resolve(),
       );
-      call.write({ identifier: { node: { id: 'mixer-client' }, log_name: 'mixer-client' }, http_logs: { log_entry } });
-      call.end();
-    });
+    })));
   }
 
   async close(): Promise<void> {
     await this.flush().catch(() => undefined);
     this.#authz.close();
     this.#rls.close();
-    this.#als.close();
+    this.#reports.close();
   }
 
   private unary(client: grpc.Client, method: string, request: unknown): Promise<any> {

@@ -19,6 +19,8 @@ export const MixerErrorCode = {
   REDIS_UNAVAILABLE: 'MESH_ERR_MIXER_REDIS_UNAVAILABLE',
   /** A call to an out-of-process adapter failed (unreachable, deadline, message too large, handler closed); a check fails closed. */
   ADAPTER_CALL: 'MESH_ERR_MIXER_ADAPTER_CALL',
+  /** A ReportRequest is malformed (a word index that does not exist, dictionaries out of sync) or past a bound (sets, words, attributes, map entries, bytes); it is rejected whole with INVALID_ARGUMENT. */
+  REPORT: 'MESH_ERR_MIXER_REPORT',
   /** A Mixer RPC failed (client side). */
   RPC: 'MESH_ERR_MIXER_RPC',
 } as const;

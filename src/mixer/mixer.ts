@@ -4,6 +4,7 @@
 //   envoy.service.auth.v3.Authorization/Check            -> Check
 //   envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit -> Quota
 //   envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs -> Report (batched, async)
+//   istio.mixer.v1.Mixer/Report (Istio 1.4's dictionary-encoded batches) -> Report (async)
 // The same three operations are methods for in-process callers.
 
 import * as grpc from '@grpc/grpc-js';
@@ -12,7 +13,7 @@ import type { AttributeValue } from '../api/index.ts';
 import type { Logger, Registry } from '../common/index.ts';
 import { Registry as PromRegistry, silentLogger } from '../common/index.ts';
 import type { ConfigSnapshot } from '../galley/index.ts';
-import { loadXdsProtos } from '../xds/index.ts';
+import { loadXdsProtos, mixerReportProtos, mixerReportServiceDefinition } from '../xds/index.ts';
 import type { AdapterEnv, AdapterInfo } from './adapters/adapter.ts';
 import { StatusCode } from './adapters/adapter.ts';
 import { BUILTIN_ADAPTERS, adapterRegistry } from './adapters/index.ts';
@@ -23,6 +24,7 @@ import type { CheckOutcome, HeaderEdit, QuotaOutcome } from './dispatcher.ts';
 import { dispatchCheck, dispatchQuota, dispatchReport } from './dispatcher.ts';
 import { attributesFromAccessLog, attributesFromCheckRequest, attributesFromDescriptor, toStruct } from './envoy-attributes.ts';
 import { MixerError, MixerErrorCode } from './errors.ts';
+import { REPORT_LIMITS, bagsFromReport } from './report-decoder.ts';
 
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 export const RATE_LIMIT_SERVICE = 'envoy.service.ratelimit.v3.RateLimitService';
@@ -193,7 +195,7 @@ export class Mixer {
     }
   }
 
-  /** Adds the Authorization (ext_authz v3), RateLimitService (RLS v3) and AccessLogService (ALS v3) services. */
+  /** Adds the Authorization (ext_authz v3), RateLimitService (RLS v3), AccessLogService (ALS v3) and Mixer (Report) services. */
   register(server: grpc.Server): void {
     const protos = loadXdsProtos();
     server.addService(protos.serviceDefinition(AUTHORIZATION_SERVICE), {
@@ -227,6 +229,30 @@ export class Mixer {
         });
         call.on('end', () => callback(null, {}));
         call.on('error', () => undefined);
+      },
+    });
+    server.addService(mixerReportServiceDefinition(decodeReportRequest), {
+      Report: (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => {
+        const request = call.request;
+        if (request.tooLarge !== undefined) {
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: `${MixerErrorCode.REPORT}: ReportRequest: ${request.tooLarge} bytes, more than ${REPORT_LIMITS.maxMessageBytes}` });
+          return;
+        }
+        const vocabulary = this.#table?.vocabulary;
+        if (!vocabulary) {
+          callback(null, {});
+          return;
+        }
+        let bags: AttributeBag[];
+        try {
+          bags = bagsFromReport(request, vocabulary);
+        } catch (err) {
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: `${MixerErrorCode.REPORT}: ${(err as Error).message}` });
+          return;
+        }
+        // Answered before the adapters run (report() queues): a slow adapter never holds a proxy's call.
+        this.report(bags);
+        callback(null, {});
       },
     });
   }
@@ -289,6 +315,12 @@ function rawAccessLogService(): grpc.ServiceDefinition {
   const method = protos.serviceDefinition(ACCESS_LOG_SERVICE).StreamAccessLogs!;
   const type = protos.root.lookupType('envoy.service.accesslog.v3.StreamAccessLogsMessage');
   return { StreamAccessLogs: { ...method, requestDeserialize: (bytes: Buffer) => type.decode(bytes) } } as grpc.ServiceDefinition;
+}
+
+/** ReportRequests as protobufjs decodes them (no toObject pass); a request past the byte bound is not decoded. */
+function decodeReportRequest(bytes: Buffer): unknown {
+  if (bytes.length > REPORT_LIMITS.maxMessageBytes) return { tooLarge: bytes.length };
+  return mixerReportProtos().request.decode(bytes);
 }
 
 /** Tokens of a grant (or an over-limit answer) expire after at most this. */

@@ -21,6 +21,7 @@ import { networkRbacExtension } from './filters/network/rbac/rbac.ts';
 import { rateLimitExtension } from './filters/http/ratelimit/ratelimit.ts';
 import { mixerAttributesExtension } from './filters/http/mixer-attributes/mixer-attributes.ts';
 import { httpGrpcAccessLogExtension } from './access-loggers/grpc-als/grpc-als.ts';
+import { mixerReportExtension } from './access-loggers/mixer-report/mixer-report.ts';
 
 export function defaultExtensions(): ExtensionRegistry {
   return new ExtensionRegistry()
@@ -46,5 +47,6 @@ export function defaultExtensions(): ExtensionRegistry {
     .register(networkRbacExtension)
     .register(rateLimitExtension)
     .register(mixerAttributesExtension)
-    .register(httpGrpcAccessLogExtension);
+    .register(httpGrpcAccessLogExtension)
+    .register(mixerReportExtension);
 }

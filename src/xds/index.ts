@@ -15,3 +15,19 @@ export type {
 export { packAny, packMessage, unpackMessage, packJsonAny, unpackJsonAny } from './any.ts';
 export { CA_SERVICE, loadCaService } from './ca-service.ts';
 export type { IstioCertificateRequest, IstioCertificateResponse, CaServiceProtos } from './ca-service.ts';
+export { GLOBAL_WORDS, GLOBAL_WORD_INDEX } from './mixer-global-dictionary.ts';
+export {
+  MIXER_SERVICE,
+  MIXER_REPORT_PATH,
+  DELTA_ENCODING,
+  INDEPENDENT_ENCODING,
+  mixerReportProtos,
+  mixerReportServiceDefinition,
+  mixerReportClient,
+  buildReportRequest,
+  encodeReportRequest,
+  encodeReport,
+  encodeReports,
+  ipBytes,
+} from './mixer-report.ts';
+export type { ReportValue, ReportBag, ReportEncodeOptions, MixerReportClient } from './mixer-report.ts';

@@ -1,7 +1,7 @@
 // Mixer quota and telemetry through real sidecars (e2e-helpers.ts):
 // memquota limits reviews v1 -> ratings to 1 req/s (429, flag RL) while an
 // override lets v3 through; a prometheus metric defined in Mixer config
-// appears on the control plane's /metrics after traffic (gRPC ALS reports).
+// appears on the control plane's /metrics after traffic (reports over istio.mixer.v1.Mixer/Report).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -120,7 +120,7 @@ test('memquota: 1 req/s from reviews v1 to ratings gives 429 beyond the limit; t
   await mesh.remove(QUOTA);
 });
 
-test('a prometheus metric defined in Mixer config appears on the control plane /metrics after traffic (ALS reports)', { timeout: 30_000 }, async () => {
+test('a prometheus metric defined in Mixer config appears on the control plane /metrics after traffic (Report API from the sidecars)', { timeout: 30_000 }, async () => {
   await mesh.apply(TELEMETRY);
   const line = await eventually(async () => {
     await mesh.call(mesh.v1Port);

@@ -14,8 +14,12 @@
 //   (destination.service.host selects the QuotaSpecBindings in Mixer; the
 //   source/destination attributes feed the quota instance's dimensions);
 // - report (rules reaching a report template or a prometheus / stdio
-//   handler): `envoy.access_loggers.http_grpc` on every inbound HCM, batched
-//   to Mixer's ALS (log_name `mixer`).
+//   handler): the `istio.mixer.report` access logger on every inbound HCM:
+//   Istio 1.4's Report API (istio.mixer.v1.Mixer/Report), attribute bags
+//   batched and dictionary-encoded to the Mixer cluster
+//   (src/proxy/access-loggers/mixer-report). Envoy's ALS logger
+//   (`envoy.access_loggers.http_grpc`) still reaches Mixer for those who
+//   configure it themselves.
 //
 // Whenever any of the three is on, every sidecar and gateway HCM also gets
 // the `istio.mixer` attributes filter: OUTBOUND forwards this workload's
@@ -55,6 +59,8 @@ export const MIXER_METADATA_NAMESPACE = 'istio.mixer';
 export const MIXER_RLS_DOMAIN = 'mixer';
 const TYPED_STRUCT = 'type.googleapis.com/udpa.type.v1.TypedStruct';
 const ATTRIBUTES_CONFIG = 'type.googleapis.com/istio.mixer.v1.config.client.HttpClientConfig';
+const REPORT_CONFIG = 'type.googleapis.com/istio.mixer.v1.config.client.ReportConfig';
+export const MIXER_REPORT_LOGGER = 'istio.mixer.report';
 const HCM_NAME = 'envoy.filters.network.http_connection_manager';
 
 const CHECK_TEMPLATES = new Set(['checknothing', 'listentry', 'authorization']);
@@ -204,19 +210,13 @@ function quotaPerRoute(): Record<string, unknown> {
   return typed('envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute', { rate_limits: [{ actions }] });
 }
 
+/**
+ * The report logger. Its defaults are this push's settings (report_cluster
+ * is MIXER_CLUSTER, a flush every second or 1000 bags, 10 000 bags
+ * buffered), so the TypedStruct carries no fields (see attributesFilter).
+ */
 function reportLogger(): Record<string, unknown> {
-  return {
-    name: 'envoy.access_loggers.http_grpc',
-    typed_config: typed('envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig', {
-      common_config: {
-        log_name: 'mixer',
-        grpc_service: { envoy_grpc: { cluster_name: MIXER_CLUSTER } },
-        transport_api_version: 'V3',
-        buffer_flush_interval: seconds(1),
-        buffer_size_bytes: { value: 16384 },
-      },
-    }),
-  };
+  return { name: MIXER_REPORT_LOGGER, typed_config: { '@type': TYPED_STRUCT, type_url: REPORT_CONFIG } };
 }
 
 type Obj = Record<string, any>;

@@ -3,7 +3,6 @@
 // server name "envoy". The filter chain must end in a terminal filter (router).
 
 import { configError } from '../../../errors.ts';
-import { decodeAny } from '../../../config/proto-json.ts';
 import type { RouteTable } from '../../../config/route-config.ts';
 import { decodeRouteConfiguration } from '../../../config/route-config.ts';
 import { durationMs, wrapped } from '../../../config/values.ts';
@@ -26,6 +25,8 @@ export interface HcmSettings {
   readonly maxRequestHeadersKb: number;
   readonly idleTimeoutMs: number;
   readonly drainTimeoutMs: number;
+  /** request_headers_timeout: a request head must arrive within this long (node's 60 s when unset; 0 disables). */
+  readonly requestHeadersTimeoutMs: number;
   readonly generateRequestId: boolean;
   readonly useRemoteAddress: boolean;
   readonly serverName: string;
@@ -76,7 +77,9 @@ export function decodeHcmSettings(c: D, ctx: FactoryContext, path: string): HcmS
   const accessLoggers = (c.access_log ?? []).map((a: D, i: number) => {
     const p = `${path}.access_log[${i}]`;
     if (!a.typed_config) throw configError(`${p}.typed_config`, 'required');
-    return ctx.registry.get('access_log', a.typed_config.type_url, p).create(decodeAny(a.typed_config, `${p}.typed_config`), ctx, `${p}.typed_config`, a.name).logger;
+    // A TypedStruct names its logger by its inner type URL (istio.mixer.report), as for HTTP filters.
+    const { typeUrl, config } = resolveTypedConfig(a.typed_config, `${p}.typed_config`);
+    return ctx.registry.get('access_log', typeUrl, p).create(config, ctx, `${p}.typed_config`, a.name).logger;
   });
   return {
     statPrefix: c.stat_prefix,
@@ -86,6 +89,7 @@ export function decodeHcmSettings(c: D, ctx: FactoryContext, path: string): HcmS
     maxRequestHeadersKb: kb,
     idleTimeoutMs: durationMs(c.common_http_protocol_options?.idle_timeout, 3_600_000),
     drainTimeoutMs: durationMs(c.drain_timeout, 5000),
+    requestHeadersTimeoutMs: durationMs(c.request_headers_timeout, 60_000),
     generateRequestId: wrapped(c.generate_request_id, true),
     useRemoteAddress: wrapped(c.use_remote_address, false),
     serverName: c.server_name || 'envoy',

@@ -1,0 +1,330 @@
+// istio.mixer.report: finished requests reported to Mixer with Istio 1.4's
+// Report API (istio.mixer.v1.Mixer/Report), as Istio's Mixer filter did:
+// one attribute bag per request, batched, dictionary-encoded
+// (src/xds/mixer-report.ts), sent asynchronously.
+//
+// Config (a TypedStruct with type_url
+// `istio.mixer.v1.config.client.ReportConfig`, every field optional):
+// `report_cluster` (Istio's policy cluster by default), `max_batch_entries`
+// (1000), `flush_interval_ms` (1000), `max_buffered` (10 000),
+// `max_message_bytes` (1 MiB), `max_inflight` (4 calls), `timeout_ms` (5000).
+//
+// Never on the request's path: log() builds the bag (a Map of the same
+// attributes Mixer derives from an ALS entry, src/mixer/envoy-attributes.ts)
+// and appends it to a bounded buffer. A flush (every flush_interval_ms, or
+// as soon as max_batch_entries wait) encodes up to max_batch_entries bags
+// into ReportRequests of at most max_message_bytes and sends each as one
+// unary call. At most max_inflight calls are open; while they are, or while
+// the cluster has no host, bags wait; past max_buffered new ones are
+// dropped. A failed call (Mixer absent, slow past the timeout, rejecting)
+// drops its bags: reports are not retried, as in Istio. Stats:
+// `access_logs.mixer_report.{reports_sent,reports_dropped,report_calls,report_call_failures}`.
+
+import type * as grpc from '@grpc/grpc-js';
+import { encodeReports, mixerReportClient } from '../../../xds/index.ts';
+import type { MixerReportClient, ReportBag, ReportValue } from '../../../xds/index.ts';
+import type { AccessLogEntry, AccessLogger } from '../../access-log.ts';
+import type { Counter } from '../../stats.ts';
+import type { AccessLoggerExtension } from '../../registry.ts';
+import type { ClusterManager } from '../../upstream/cluster-manager.ts';
+import { plainStruct } from '../../config/typed-struct.ts';
+import { configError } from '../../errors.ts';
+import { filterMetadata } from '../../rbac/stream-metadata.ts';
+import { tlsConnectionInfo } from '../../transport-sockets/tls/connection-info.ts';
+
+export const MIXER_REPORT_TYPE_URL = 'type.googleapis.com/istio.mixer.v1.config.client.ReportConfig';
+/** Istio's policy (Mixer) cluster, the default report_cluster. */
+export const DEFAULT_REPORT_CLUSTER = 'outbound|9091||istio-policy.istio-system.svc.cluster.local';
+const METADATA_NAMESPACE = 'istio.mixer';
+
+export interface MixerReporterSettings {
+  readonly cluster: string;
+  readonly maxBatchEntries: number;
+  readonly flushIntervalMs: number;
+  readonly maxBuffered: number;
+  readonly maxMessageBytes: number;
+  readonly maxInflight: number;
+  readonly timeoutMs: number;
+}
+
+export const DEFAULT_REPORTER_SETTINGS: MixerReporterSettings = Object.freeze({
+  cluster: DEFAULT_REPORT_CLUSTER,
+  maxBatchEntries: 1000,
+  flushIntervalMs: 1000,
+  maxBuffered: 10_000,
+  maxMessageBytes: 1024 * 1024,
+  maxInflight: 4,
+  timeoutMs: 5000,
+});
+
+export interface MixerReporterStats {
+  readonly sent: Counter;
+  readonly dropped: Counter;
+  readonly calls: Counter;
+  readonly failures: Counter;
+}
+
+/** Attributes whose JS value does not say their wire type. */
+const WIRE_TYPES: ReadonlyMap<string, string> = new Map([
+  ['source.ip', 'IP_ADDRESS'],
+  ['destination.ip', 'IP_ADDRESS'],
+  ['response.duration', 'DURATION'],
+]);
+const typeOf = (name: string): string | undefined => WIRE_TYPES.get(name);
+
+function stripMapped(ip: string): string {
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+function splitPath(path: string): { urlPath: string; query: Map<string, string> } {
+  const q = path.indexOf('?');
+  if (q < 0) return { urlPath: path, query: new Map() };
+  const query = new Map<string, string>();
+  for (const [k, v] of new URLSearchParams(path.slice(q + 1))) if (!query.has(k)) query.set(k, v);
+  return { urlPath: path.slice(0, q), query };
+}
+
+/** The destination host of an Istio cluster name, `outbound|9080|v1|reviews.default.svc.cluster.local`. */
+function hostOfCluster(cluster: string): string | undefined {
+  const parts = cluster.split('|');
+  return parts.length === 4 && parts[3] ? parts[3] : undefined;
+}
+
+/** A value of the istio.mixer metadata as it goes on the wire (Mixer types it by its vocabulary). */
+function metadataValue(v: unknown): ReportValue | undefined {
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
+  if (v instanceof Map) return v as ReadonlyMap<string, string>;
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    const m = new Map<string, string>();
+    for (const [k, mv] of Object.entries(v as Record<string, unknown>)) m.set(k, typeof mv === 'string' ? mv : JSON.stringify(mv));
+    return m;
+  }
+  return v === undefined || v === null ? undefined : JSON.stringify(v);
+}
+
+/**
+ * The report bag of one finished request: the attributes Mixer derives from
+ * an ALS entry (attributesFromAccessLog), built directly, then the
+ * istio.mixer metadata on top.
+ */
+export function reportBag(e: AccessLogEntry, nodeId: string): ReportBag {
+  const b = new Map<string, ReportValue>();
+  const set = (name: string, v: ReportValue | undefined): void => {
+    if (v !== undefined && v !== '') b.set(name, v);
+  };
+  const socket = e.socket;
+  if (socket?.remoteAddress) {
+    set('source.ip', stripMapped(socket.remoteAddress));
+    if (socket.remotePort) set('source.port', socket.remotePort);
+  }
+  if (socket?.localAddress) {
+    set('destination.ip', stripMapped(socket.localAddress));
+    if (socket.localPort) set('destination.port', socket.localPort);
+  }
+  const host = e.upstreamCluster ? hostOfCluster(e.upstreamCluster) : undefined;
+  if (host) {
+    const [name, ns] = host.split('.');
+    set('destination.service.host', host);
+    set('destination.service.name', name);
+    set('destination.service.namespace', ns);
+  }
+  const tls = tlsConnectionInfo(socket);
+  const peer = tls?.peerCertificatePresented ? tls.uriSanPeerCertificate[0] : undefined;
+  if (peer) {
+    set('source.principal', peer);
+    set('source.namespace', /\/ns\/([^/]+)\/sa\//.exec(peer)?.[1]);
+    b.set('connection.mtls', true);
+  }
+  const h = e.requestHeaders;
+  const headers = new Map<string, string>();
+  const contentType = h?.['content-type'];
+  if (typeof contentType === 'string') headers.set('content-type', contentType);
+  const { urlPath, query } = splitPath(e.path);
+  b.set('request.headers', headers);
+  set('request.method', e.method);
+  set('request.path', e.path);
+  set('request.url_path', urlPath);
+  b.set('request.query_params', query);
+  set('request.host', e.authority);
+  set('request.scheme', tls ? 'https' : 'http');
+  set('request.id', e.requestId);
+  set('request.useragent', e.userAgent);
+  set('request.referer', typeof h?.referer === 'string' ? h.referer : undefined);
+  b.set('request.size', e.bytesReceived);
+  b.set('request.total_size', e.bytesReceived);
+  b.set('response.code', e.status);
+  b.set('response.size', e.bytesSent);
+  b.set('response.total_size', e.bytesSent);
+  b.set('response.headers', new Map());
+  const start = new Date(e.startTime);
+  b.set('request.time', start);
+  b.set('response.duration', e.durationMs);
+  b.set('response.time', new Date(e.startTime + e.durationMs));
+  b.set('context.protocol', typeof contentType === 'string' && contentType.startsWith('application/grpc') ? 'grpc' : 'http');
+  b.set('context.time', start);
+  b.set('context.proxy_error_code', e.flags || '-');
+  if (nodeId) set('context.reporter.uid', nodeId);
+  b.set('context.reporter.kind', nodeId.split('~')[0] === 'router' ? 'outbound' : 'inbound');
+  const meta = h ? filterMetadata(h, METADATA_NAMESPACE) : undefined;
+  if (meta) {
+    for (const name in meta) {
+      const v = metadataValue(meta[name]);
+      if (v !== undefined) b.set(name, v);
+    }
+  }
+  return b;
+}
+
+/** One buffer and one channel per report cluster: every HCM's logger with the same target shares it. */
+export class MixerReporter {
+  private buffer: ReportBag[] = [];
+  private inflight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  private closed = false;
+  private client: MixerReportClient | undefined;
+  private clientAddress = '';
+  readonly clusters: ClusterManager;
+  readonly settings: MixerReporterSettings;
+  readonly stats: MixerReporterStats;
+
+  constructor(clusters: ClusterManager, settings: MixerReporterSettings, stats: MixerReporterStats) {
+    this.clusters = clusters;
+    this.settings = settings;
+    this.stats = stats;
+  }
+
+  /** Queues one bag; O(1), never waits. */
+  push(bag: ReportBag): void {
+    if (this.closed || this.buffer.length >= this.settings.maxBuffered) {
+      this.stats.dropped.value++;
+      return;
+    }
+    this.buffer.push(bag);
+    if (this.buffer.length >= this.settings.maxBatchEntries) this.soon();
+    else this.later();
+  }
+
+  /** Bags waiting to be sent. */
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  private soon(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  private later(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(this.flush, this.settings.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.closed) return;
+    while (this.buffer.length > 0 && this.inflight < this.settings.maxInflight) {
+      const client = this.connect();
+      if (!client) break; // no host yet: the timer below tries again; the bound protects memory
+      const batch = this.buffer.splice(0, this.settings.maxBatchEntries);
+      const { messages, tooLarge } = encodeReports(batch, this.settings.maxMessageBytes, { typeOf });
+      this.stats.dropped.value += tooLarge;
+      for (const m of messages) this.send(client, m.bytes, m.bags);
+    }
+    if (this.buffer.length > 0 && this.inflight < this.settings.maxInflight) this.later();
+  };
+
+  private send(client: MixerReportClient, bytes: Uint8Array, bags: number): void {
+    this.inflight++;
+    this.stats.calls.value++;
+    client.Report(bytes, { deadline: Date.now() + this.settings.timeoutMs }, (err: grpc.ServiceError | null) => {
+      this.inflight--;
+      if (err) {
+        this.stats.failures.value++;
+        this.stats.dropped.value += bags;
+      } else this.stats.sent.value += bags;
+      if (this.buffer.length >= this.settings.maxBatchEntries) this.soon();
+      else if (this.buffer.length > 0) this.later();
+    });
+  }
+
+  private connect(): MixerReportClient | undefined {
+    const host = this.clusters.get(this.settings.cluster)?.pickHost();
+    if (!host) return undefined;
+    const address = `${host.address}:${host.port}`;
+    if (!this.client || this.clientAddress !== address) {
+      this.client?.close();
+      this.client = mixerReportClient(address);
+      this.clientAddress = address;
+    }
+    return this.client;
+  }
+
+  close(): void {
+    this.flush();
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    // What could not be sent now is lost.
+    this.stats.dropped.value += this.buffer.length;
+    this.buffer = [];
+    // Calls in flight finish on their own; the channel closes once they have.
+    this.client?.close();
+  }
+}
+
+function positive(c: Record<string, unknown>, field: string, path: string, fallback: number): number {
+  const v = c[field];
+  if (v === undefined || v === null) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw configError(`${path}.${field}`, `must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** The settings of a decoded config (a TypedStruct's value as a plain object); errors name the field. */
+export function reporterSettings(config: unknown, path: string): MixerReporterSettings {
+  const c = plainStruct((config ?? {}) as Record<string, any>) as Record<string, unknown>;
+  const d = DEFAULT_REPORTER_SETTINGS;
+  const cluster = c.report_cluster === undefined ? d.cluster : String(c.report_cluster);
+  if (!cluster) throw configError(`${path}.report_cluster`, 'must not be empty');
+  return {
+    cluster,
+    maxBatchEntries: positive(c, 'max_batch_entries', path, d.maxBatchEntries),
+    flushIntervalMs: positive(c, 'flush_interval_ms', path, d.flushIntervalMs),
+    maxBuffered: positive(c, 'max_buffered', path, d.maxBuffered),
+    maxMessageBytes: positive(c, 'max_message_bytes', path, d.maxMessageBytes),
+    maxInflight: positive(c, 'max_inflight', path, d.maxInflight),
+    timeoutMs: positive(c, 'timeout_ms', path, d.timeoutMs),
+  };
+}
+
+const reporters = new Map<string, MixerReporter>();
+
+export const mixerReportExtension: AccessLoggerExtension = {
+  typeUrl: MIXER_REPORT_TYPE_URL,
+  category: 'access_log',
+  create(config, ctx, path) {
+    const settings = reporterSettings(config, path);
+    const key = JSON.stringify(settings);
+    let reporter = reporters.get(key);
+    if (!reporter || reporter.clusters !== ctx.clusters) {
+      reporter = new MixerReporter(ctx.clusters, settings, {
+        sent: ctx.stats.counter('access_logs.mixer_report.reports_sent'),
+        dropped: ctx.stats.counter('access_logs.mixer_report.reports_dropped'),
+        calls: ctx.stats.counter('access_logs.mixer_report.report_calls'),
+        failures: ctx.stats.counter('access_logs.mixer_report.report_call_failures'),
+      });
+      reporters.set(key, reporter);
+    }
+    const r = reporter;
+    const nodeId = String(ctx.node?.id ?? '');
+    const logger: AccessLogger = { log: (entry) => r.push(reportBag(entry, nodeId)) };
+    return { logger };
+  },
+};

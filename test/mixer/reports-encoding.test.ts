@@ -1,0 +1,167 @@
+// Istio 1.4's Report API wire: bags encoded by src/xds/mixer-report.ts
+// (global dictionary, one word list per message, delta encoding) decode in
+// Mixer (src/mixer/report-decoder.ts) to the same bags; the proxy's report
+// bag of a request equals what Mixer derives from the ALS entry of the same
+// request; malformed and oversized requests are refused naming the field.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AttributeVocabulary } from '../../src/api/index.ts';
+import { attributesFromAccessLog } from '../../src/mixer/envoy-attributes.ts';
+import { REPORT_LIMITS, bagsFromReport } from '../../src/mixer/report-decoder.ts';
+import type { AccessLogEntry } from '../../src/proxy/access-log.ts';
+import { encodeMessage, httpEntry } from '../../src/proxy/access-loggers/grpc-als/grpc-als.ts';
+import { reportBag } from '../../src/proxy/access-loggers/mixer-report/mixer-report.ts';
+import { setFilterMetadata } from '../../src/proxy/rbac/stream-metadata.ts';
+import { DELTA_ENCODING, GLOBAL_WORDS, INDEPENDENT_ENCODING, buildReportRequest, encodeReport, encodeReportRequest, encodeReports, loadXdsProtos, mixerReportProtos } from '../../src/xds/index.ts';
+import type { ReportBag } from '../../src/xds/index.ts';
+
+const vocabulary = AttributeVocabulary.builtin();
+const typeOf = (name: string): string | undefined => vocabulary.typeOf(name);
+const decode = (bytes: Uint8Array): Record<string, any> => mixerReportProtos().request.decode(bytes) as unknown as Record<string, any>;
+const roundTrip = (bags: ReportBag[], semantics?: 'auto' | 'delta' | 'independent') => bagsFromReport(decode(encodeReport(bags, { typeOf, semantics })), vocabulary).map((b) => b.toText());
+
+const ALL_TYPES: ReportBag = new Map<string, any>([
+  ['source.ip', '10.0.0.7'],
+  ['destination.ip', 'fd00::1:2'],
+  ['source.port', 40123],
+  ['request.path', '/ratings/1'],
+  ['request.method', 'GET'],
+  ['response.code', 503],
+  ['response.duration', 12.5],
+  ['request.time', new Date(Date.UTC(2026, 0, 1, 0, 0, 1, 250))],
+  ['connection.mtls', true],
+  ['source.labels', new Map([['app', 'reviews'], ['version', 'v3'], ['content-type', 'text/plain']])],
+  ['request.headers', new Map()],
+  ['myorg.ratio', 0.25],
+  ['myorg.blob', new Uint8Array([1, 2, 3])],
+]);
+
+test('Istio global dictionary: 176 words in the YAML order, unique, quoted entries as Istio generated them', () => {
+  assert.equal(GLOBAL_WORDS.length, 176);
+  assert.equal(new Set(GLOBAL_WORDS).size, GLOBAL_WORDS.length);
+  const at: [number, string][] = [[0, 'source.ip'], [7, 'source.principal'], [16, 'request.headers'], [32, ':authority'], [91, 'GET'], [95, "'200'"], [114, 'true'], [135, '0'], [175, 'quota.cache_hit']];
+  for (const [i, w] of at) assert.equal(GLOBAL_WORDS[i], w, `word ${i}`);
+});
+
+const cases: { name: string; bags: ReportBag[]; semantics?: 'auto' | 'delta' | 'independent'; expect: number }[] = [
+  { name: 'every value type in one bag', bags: [ALL_TYPES], expect: INDEPENDENT_ENCODING },
+  { name: 'two bags, the second changing two values: delta', bags: [ALL_TYPES, new Map([...ALL_TYPES, ['response.code', 200], ['request.path', '/ratings/2']])], expect: DELTA_ENCODING },
+  { name: 'a bag dropping an attribute: independent', bags: [ALL_TYPES, new Map([...ALL_TYPES].filter(([k]) => k !== 'connection.mtls'))], expect: INDEPENDENT_ENCODING },
+  { name: 'forced independent', bags: [ALL_TYPES, ALL_TYPES], semantics: 'independent', expect: INDEPENDENT_ENCODING },
+];
+
+for (const c of cases) {
+  test(`round trip: ${c.name}`, () => {
+    const request = buildReportRequest(c.bags, { typeOf, semantics: c.semantics });
+    assert.equal(request.repeated_attributes_semantics, c.expect);
+    const decoded = bagsFromReport(decode(encodeReportRequest(request)), vocabulary);
+    assert.equal(decoded.length, c.bags.length);
+    for (let i = 0; i < c.bags.length; i++) {
+      const want: Record<string, unknown> = {};
+      for (const [k, v] of c.bags[i]!) want[k] = v;
+      const got = decoded[i]!;
+      assert.deepEqual(got.names(), Object.keys(want).sort());
+      assert.equal(got.get('destination.ip'), 'fd00::1:2');
+      assert.equal(got.get('source.ip'), '10.0.0.7');
+      assert.equal(got.get('response.duration'), 12.5);
+      assert.equal((got.get('request.time') as Date).toISOString(), '2026-01-01T00:00:01.250Z');
+      assert.deepEqual(got.get('source.labels'), want['source.labels']);
+      assert.deepEqual([...(got.get('myorg.blob') as Uint8Array)], [1, 2, 3]);
+      assert.equal(got.get('myorg.ratio'), 0.25);
+      assert.equal(got.get('response.code'), want['response.code']);
+      assert.equal(got.get('request.path'), want['request.path']);
+      assert.equal(got.get('connection.mtls'), want['connection.mtls']);
+    }
+  });
+}
+
+test('words: attribute names and common values index the global dictionary, the rest one word list per message', () => {
+  const request = buildReportRequest([ALL_TYPES, ALL_TYPES], { typeOf, semantics: 'independent' });
+  const first = request.attributes[0];
+  assert.equal(first.strings[GLOBAL_WORDS.indexOf('request.method')], GLOBAL_WORDS.indexOf('GET'));
+  assert.ok(GLOBAL_WORDS.indexOf('source.ip') in first.bytes, 'source.ip as IP bytes under its global index');
+  assert.deepEqual([...first.bytes[0]], [10, 0, 0, 7]);
+  assert.ok(request.default_words.includes('/ratings/1') && request.default_words.includes('myorg.ratio'));
+  assert.ok(!request.default_words.includes('request.path') && !request.default_words.includes('GET'));
+  assert.equal(new Set(request.default_words).size, request.default_words.length, 'each word once per message');
+  assert.equal(request.global_word_count, GLOBAL_WORDS.length);
+  // A set with its own words uses them instead of default_words (Istio's per-set dictionary).
+  const own = { attributes: [{ words: ['myorg.tenant', 'acme'], strings: { [-1]: -2 } }], default_words: ['x'], global_word_count: GLOBAL_WORDS.length, repeated_attributes_semantics: INDEPENDENT_ENCODING };
+  assert.deepEqual(bagsFromReport(decode(encodeReportRequest(own)), vocabulary)[0]!.toText(), { 'myorg.tenant': 'acme' });
+  // A client that knows fewer global words gets only those from the encoder.
+  const older = buildReportRequest([new Map([['quota.cache_hit', true]])], { globalWordCount: 170 });
+  assert.deepEqual(older.default_words, ['quota.cache_hit']);
+  assert.deepEqual(bagsFromReport(decode(encodeReportRequest(older)), vocabulary)[0]!.toText(), { 'quota.cache_hit': 'true' });
+});
+
+test('delta encoding sends only what changed and makes a batch of similar bags smaller', () => {
+  const bags = Array.from({ length: 100 }, (_, i) => new Map([...ALL_TYPES, ['request.path', `/ratings/${i}`], ['request.time', new Date(1_767_225_600_000 + i)]]));
+  const delta = buildReportRequest(bags, { typeOf });
+  assert.equal(delta.repeated_attributes_semantics, DELTA_ENCODING);
+  assert.deepEqual(Object.keys(delta.attributes[1]).sort(), ['strings', 'timestamps']);
+  const dBytes = encodeReportRequest(delta).byteLength;
+  const iBytes = encodeReport(bags, { typeOf, semantics: 'independent' }).byteLength;
+  assert.ok(dBytes * 3 < iBytes, `delta ${dBytes} B vs independent ${iBytes} B`);
+  assert.deepEqual(roundTrip(bags), roundTrip(bags, 'independent'));
+});
+
+test('encodeReports splits a batch past the byte bound and counts a single bag that cannot fit', () => {
+  const big = (i: number): ReportBag => new Map([['request.path', `/${String(i).repeat(1)}${'x'.repeat(3000)}`]]);
+  const { messages, tooLarge } = encodeReports([big(1), big(2), big(3), big(4), new Map([['request.path', 'y'.repeat(20_000)]])], 8000);
+  assert.equal(tooLarge, 1);
+  assert.equal(messages.reduce((n, m) => n + m.bags, 0), 4);
+  assert.ok(messages.every((m) => m.bytes.byteLength <= 8000));
+});
+
+const bad: { name: string; request: Record<string, any>; field: RegExp }[] = [
+  { name: 'a message word that does not exist', request: { attributes: [{ strings: { [-3]: -1 } }], default_words: ['a'], global_word_count: 176 }, field: /ReportRequest\.attributes\[0\]\.strings: word -3 is not in the message's word list \(1 words\)/ },
+  { name: 'a value word that does not exist', request: { attributes: [{ strings: { 0: -9 } }], default_words: [], global_word_count: 176 }, field: /ReportRequest\.attributes\[0\]\.strings\[source\.ip\]: word -9/ },
+  { name: 'a global word past global_word_count', request: { attributes: [{ bools: { 175: true } }], global_word_count: 100 }, field: /ReportRequest\.attributes\[0\]\.bools: global word 175 is past global_word_count 100/ },
+  { name: 'a client dictionary larger than Mixer\'s', request: { attributes: [], global_word_count: 500 }, field: /ReportRequest\.global_word_count: .*500 words, Mixer's 176/ },
+  { name: 'too many attribute sets', request: { attributes: Array.from({ length: REPORT_LIMITS.maxBags + 1 }, () => ({})), global_word_count: 176 }, field: /ReportRequest\.attributes: 10001 attribute sets, more than 10000/ },
+  { name: 'too many attributes in a set', request: { attributes: [{ int64s: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [-(i + 1), i])) }], default_words: Array.from({ length: 1001 }, (_, i) => `a${i}`), global_word_count: 176 }, field: /ReportRequest\.attributes\[0\]: 1001 attributes, more than 1000/ },
+  { name: 'too many words', request: { attributes: [], default_words: Array.from({ length: REPORT_LIMITS.maxWords + 1 }, (_, i) => `w${i}`), global_word_count: 176 }, field: /ReportRequest\.default_words: 100001 words/ },
+  { name: 'a string map too large', request: { attributes: [{ string_maps: { 5: { entries: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [-(i + 1), 0])) } } }], default_words: Array.from({ length: 1001 }, (_, i) => `k${i}`), global_word_count: 176 }, field: /ReportRequest\.attributes\[0\]\.string_maps\[source\.labels\]: 1001 entries/ },
+];
+
+for (const c of bad) {
+  test(`refused: ${c.name}`, () => {
+    assert.throws(() => bagsFromReport(decode(encodeReportRequest(c.request)), vocabulary), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'MESH_ERR_MIXER_REPORT');
+      assert.match(err.message, c.field);
+      return true;
+    });
+  });
+}
+
+function logEntry(method: string, status: number, flags: string, mtlsPeer = false): AccessLogEntry {
+  const requestHeaders = { 'x-request-id': 'req-1', 'content-type': 'application/grpc', referer: 'http://a/' };
+  setFilterMetadata(requestHeaders, 'istio.mixer', { 'source.labels': { app: 'reviews', version: 'v3' }, 'source.name': 'reviews-v3', 'destination.workload.name': 'ratings-v1' });
+  const socket = { remoteAddress: '::ffff:10.0.0.9', remotePort: 51000, localAddress: '10.0.0.1', localPort: 9080, ...(mtlsPeer ? {} : {}) };
+  return {
+    startTime: Date.UTC(2026, 0, 1, 0, 0, 0, 250), method, path: '/ratings/1?x=2&y=3', protocol: 'HTTP/2', status, flags,
+    bytesReceived: 12, bytesSent: 1024, durationMs: 7.5, upstreamServiceTime: undefined, forwardedFor: undefined, userAgent: 'curl', requestId: 'req-1',
+    authority: 'ratings:9080', upstreamHost: undefined, upstreamCluster: 'inbound|9080||ratings.default.svc.cluster.local', requestHeaders, socket,
+  } as unknown as AccessLogEntry;
+}
+
+const parity = [
+  { name: 'GET 200', method: 'GET', status: 200, flags: '' },
+  { name: 'POST 429 rate limited', method: 'POST', status: 429, flags: 'RL' },
+  { name: 'PATCH 403 denied by ext_authz', method: 'PATCH', status: 403, flags: 'UAEX' },
+  { name: 'upstream failures', method: 'GET', status: 503, flags: 'UH,UF' },
+];
+const nodeId = 'sidecar~10.0.0.1~ratings-v1.default~default.svc.cluster.local';
+
+for (const c of parity) {
+  test(`parity with the ALS path: ${c.name} gives the same bag`, () => {
+    const e = logEntry(c.method, c.status, c.flags);
+    const als = loadXdsProtos().root.lookupType('envoy.service.accesslog.v3.StreamAccessLogsMessage').decode(encodeMessage({ identifier: { node: { id: nodeId }, log_name: 'mixer' }, http_logs: { log_entry: [httpEntry(e, [], [])] } })) as any;
+    const fromAls = attributesFromAccessLog(als.http_logs.log_entry[0], als.identifier, vocabulary).toText();
+    const [fromReport] = roundTrip([reportBag(e, nodeId)]);
+    assert.deepEqual(fromReport, fromAls);
+    assert.equal(fromReport!['source.ip'], '10.0.0.9');
+    assert.equal(fromReport!['request.query_params'], '{"x":"2","y":"3"}');
+  });
+}
