@@ -2,7 +2,7 @@
 // without Mixer config or without a Mixer address; with check rules an
 // ext_authz filter on inbound HCMs only, failure_mode_allow from
 // MeshConfig.policyCheckFailOpen; the quota filter and per-route descriptors
-// only with a QuotaSpecBinding; the ALS logger only with report rules; the
+// only with a QuotaSpecBinding; the Mixer report logger only with report rules; the
 // static Mixer cluster; every listener passes the xDS encoder.
 
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import type { MeshConfig } from '../../src/api/index.ts';
 import { buildPushContext, createGenerators } from '../../src/pilot/index.ts';
 import type { XdsResource } from '../../src/pilot/model/index.ts';
 import { MIXER_CLUSTER } from '../../src/pilot/networking/policy/mixer-wiring.ts';
+import { MIXER_REPORT_TYPE_URL, reporterSettings } from '../../src/proxy/access-loggers/mixer-report/mixer-report.ts';
 import { packMessage, TypeUrl } from '../../src/xds/index.ts';
 import { bookinfoRegistry, sidecarProxy } from '../pilot/networking-fixtures.ts';
 import { snapshotOf } from './helpers.ts';
@@ -109,7 +110,10 @@ function hcms(listeners: XdsResource[], direction: 'INBOUND' | 'OUTBOUND'): Obj[
   return out;
 }
 
-const names = (hcm: Obj): string[] => (hcm.http_filters as Obj[]).map((f) => f.name);
+// Istio's telemetry filters (metadata exchange, stats) are on every HCM with or without Mixer (test/pilot/telemetry-filters.test.ts): left out here.
+const TELEMETRY_FILTERS = new Set(['istio.metadata_exchange', 'istio.stats']);
+const names = (hcm: Obj): string[] => (hcm.http_filters as Obj[]).map((f) => f.name as string).filter((n) => !TELEMETRY_FILTERS.has(n));
+const filter = (hcm: Obj, name: string): Obj => (hcm.http_filters as Obj[]).find((f) => f.name === name)!;
 
 test('no Mixer config, or no Mixer address: the listeners and clusters are the plain ones', () => {
   const plain = generate('', { mixerAddress: '127.0.0.1:9091' });
@@ -129,7 +133,7 @@ test('check rules: ext_authz to the Mixer cluster on inbound HCMs, after the att
   assert.ok(inbound.length > 0);
   for (const hcm of inbound) {
     assert.deepEqual(names(hcm), ['istio.mixer', 'istio.mixer.check', 'envoy.filters.http.fault', 'envoy.filters.http.cors', 'envoy.filters.http.router']);
-    const check = (hcm.http_filters as Obj[])[1].typed_config;
+    const check = filter(hcm, 'istio.mixer.check').typed_config;
     assert.equal(check.grpc_service.envoy_grpc.cluster_name, MIXER_CLUSTER);
     assert.equal(check.failure_mode_allow, false, 'Istio 1.4 default: policyCheckFailOpen false');
     assert.deepEqual(check.metadata_context_namespaces, ['istio.mixer']);
@@ -146,7 +150,7 @@ test('check rules: ext_authz to the Mixer cluster on inbound HCMs, after the att
 
 test('policyCheckFailOpen sets failure_mode_allow; disablePolicyChecks drops check and quota', () => {
   const open = generate(DENY, { mixerAddress: '127.0.0.1:9091', mesh: parseMeshConfig('policyCheckFailOpen: true') });
-  for (const hcm of hcms(open.listeners, 'INBOUND')) assert.equal((hcm.http_filters as Obj[])[1].typed_config.failure_mode_allow, true);
+  for (const hcm of hcms(open.listeners, 'INBOUND')) assert.equal(filter(hcm, 'istio.mixer.check').typed_config.failure_mode_allow, true);
   const disabled = generate(DENY + '---' + QUOTA, { mixerAddress: '127.0.0.1:9091', mesh: parseMeshConfig('disablePolicyChecks: true') });
   for (const hcm of hcms(disabled.listeners, 'INBOUND')) assert.ok(!names(hcm).some((n) => n.startsWith('istio.mixer')));
 });
@@ -154,15 +158,15 @@ test('policyCheckFailOpen sets failure_mode_allow; disablePolicyChecks drops che
 test('a Mixer config change changes the check filter (a fresh check cache in the proxies)', () => {
   const a = generate(DENY, { mixerAddress: '127.0.0.1:9091' });
   const b = generate(DENY.replace('"v3"', '"v2"'), { mixerAddress: '127.0.0.1:9091' });
-  const meta = (g: typeof a): unknown => (hcms(g.listeners, 'INBOUND')[0].http_filters as Obj[])[1].typed_config.grpc_service.initial_metadata;
+  const meta = (g: typeof a): unknown => filter(hcms(g.listeners, 'INBOUND')[0]!, 'istio.mixer.check').typed_config.grpc_service.initial_metadata;
   assert.notDeepEqual(meta(a), meta(b));
 });
 
-test('quota with a QuotaSpecBinding: the ratelimit filter and RateLimitPerRoute descriptors on inbound routes; report rules: the gRPC ALS logger', () => {
+test('quota with a QuotaSpecBinding: the ratelimit filter and RateLimitPerRoute descriptors on inbound routes; report rules: the istio.mixer.report logger (Report API to the Mixer cluster)', () => {
   const g = generate(QUOTA + '---' + REPORT, { mixerAddress: '127.0.0.1:9091' });
   for (const hcm of hcms(g.listeners, 'INBOUND')) {
     assert.deepEqual(names(hcm).slice(0, 2), ['istio.mixer', 'istio.mixer.quota']);
-    const rl = (hcm.http_filters as Obj[])[1].typed_config;
+    const rl = filter(hcm, 'istio.mixer.quota').typed_config;
     assert.equal(rl.domain, 'mixer');
     assert.equal(rl.rate_limit_service.grpc_service.envoy_grpc.cluster_name, MIXER_CLUSTER);
     for (const vh of hcm.route_config.virtual_hosts) {
@@ -173,7 +177,10 @@ test('quota with a QuotaSpecBinding: the ratelimit filter and RateLimitPerRoute 
       }
     }
     assert.equal(hcm.access_log.length, 1);
-    assert.equal(hcm.access_log[0].typed_config.common_config.grpc_service.envoy_grpc.cluster_name, MIXER_CLUSTER);
+    assert.equal(hcm.access_log[0].name, 'istio.mixer.report');
+    assert.equal(hcm.access_log[0].typed_config.type_url, MIXER_REPORT_TYPE_URL);
+    // No fields: the logger's default report_cluster is the cluster Pilot adds.
+    assert.equal(reporterSettings({}, 'access_log[0]').cluster, MIXER_CLUSTER);
   }
   // Without a QuotaSpecBinding, quota rules reach no request: no filter.
   const unbound = generate(QUOTA.split('---').slice(0, 3).join('---'), { mixerAddress: '127.0.0.1:9091' });
