@@ -67,7 +67,7 @@ const CHECK_TEMPLATES = new Set(['checknothing', 'listentry', 'authorization']);
 const QUOTA_TEMPLATES = new Set(['quota']);
 const REPORT_TEMPLATES = new Set(['metric', 'logentry', 'tracespan', 'reportnothing']);
 const CHECK_ADAPTERS = new Set(['denier', 'listchecker']);
-const QUOTA_ADAPTERS = new Set(['memquota']);
+const QUOTA_ADAPTERS = new Set(['memquota', 'redisquota']);
 const REPORT_ADAPTERS = new Set(['prometheus', 'stdio']);
 
 /** Attributes a quota descriptor carries (from the istio.mixer metadata), each entry skipped when absent. */
