@@ -14,13 +14,14 @@
 //
 // usage: node bench/proxy-bench.ts [--seconds 15] [--rate 1000] [--connections 16]
 //          [--throughput-seconds 10] [--only mesh,mesh-mtls,...] [--no-stats] [--profile DIR] [--json FILE]
+//          [--sidecar-flags="--max-semi-space-size=2 ..."]   (extra node flags for our sidecars, to measure V8 settings)
 
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -40,6 +41,7 @@ const { values: args } = parseArgs({
     profile: { type: 'string' },
     json: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'sidecar-flags': { type: 'string', default: '' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -124,10 +126,11 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-function cpuTicks(pid: number): number {
+/** utime and stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat). */
+function cpuTicks(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+  return { user: Number(f[11]), system: Number(f[12]) };
 }
 
 function rssMb(pid: number): number {
@@ -168,32 +171,46 @@ interface PathResult {
   path: string;
   latency: Latency;
   maxRps: number;
-  /** Per proxy process: vCPU per 1000 rps and RSS (MB). */
-  proxies: Array<{ name: string; vcpuPer1000: number; rssMb: number }>;
+  /** Per proxy process: vCPU per 1000 rps (and the share of it in user space), RSS (MB) idle and under load, V8 heap after the fixed-rate run. */
+  proxies: Array<{ name: string; vcpuPer1000: number; userShare: number; rssMb: number; idleRssMb: number; heap?: { allocated: number; size: number } }>;
 }
 
 interface Running {
   readonly entry: number;
-  readonly procs: Array<{ name: string; child: ChildProcess }>;
+  /** adminPort: our sidecars' admin, for their heap figures (/memory). */
+  readonly procs: Array<{ name: string; child: ChildProcess; adminPort?: number }>;
+}
+
+/** A sidecar's V8 heap (allocated, heap size) in MB from its admin /memory. */
+async function heapMb(adminPort: number | undefined): Promise<{ allocated: number; size: number } | undefined> {
+  if (!adminPort) return undefined;
+  try {
+    const m = (await (await fetch(`http://127.0.0.1:${adminPort}/memory`)).json()) as { allocated: string; heap_size: string };
+    return { allocated: Number(m.allocated) / 1048576, size: Number(m.heap_size) / 1048576 };
+  } catch {
+    return undefined;
+  }
 }
 
 async function startPath(path: string, dir: string, certs: BenchCerts, origin: number): Promise<Running> {
   if (path === 'direct') return { entry: origin, procs: [] };
   const ports: PairPorts = { client: await freePort(), server: await freePort(), origin };
   const mtls = path.endsWith('-mtls');
-  const procs: Array<{ name: string; child: ChildProcess }> = [];
+  const procs: Running['procs'] = [];
   if (path.startsWith('mesh')) {
     const stats = !args['no-stats'];
     const files = {
       client: join(dir, `${path}-client.json`),
       server: join(dir, `${path}-server.json`),
     };
-    writeFileSync(files.client, JSON.stringify(clientSidecar(ports, certs, mtls, stats, await freePort())));
-    writeFileSync(files.server, JSON.stringify(serverSidecar(ports, certs, mtls, stats, await freePort())));
-    const prof = (side: string): string[] => (args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(args.profile, path, side)}`] : []);
-    procs.push({ name: 'server sidecar', child: start(`${path}-server`, NODE, [...NODE_FLAGS, ...prof('server'), here('./proxy-bench/run-proxy.ts'), files.server], dir) });
+    const admin = { client: await freePort(), server: await freePort() };
+    writeFileSync(files.client, JSON.stringify(clientSidecar(ports, certs, mtls, stats, admin.client)));
+    writeFileSync(files.server, JSON.stringify(serverSidecar(ports, certs, mtls, stats, admin.server)));
+    const extra = args['sidecar-flags'].split(' ').filter(Boolean);
+    const prof = (side: string): string[] => [...extra, ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(args.profile, path, side)}`] : [])];
+    procs.push({ name: 'server sidecar', adminPort: admin.server, child: start(`${path}-server`, NODE, [...NODE_FLAGS, ...prof('server'), here('./proxy-bench/run-proxy.ts'), files.server], dir) });
     await waitPort(ports.server, procs[0].child, `${path} server sidecar`);
-    procs.push({ name: 'client sidecar', child: start(`${path}-client`, NODE, [...NODE_FLAGS, ...prof('client'), here('./proxy-bench/run-proxy.ts'), files.client], dir) });
+    procs.push({ name: 'client sidecar', adminPort: admin.client, child: start(`${path}-client`, NODE, [...NODE_FLAGS, ...prof('client'), here('./proxy-bench/run-proxy.ts'), files.client], dir) });
     await waitPort(ports.client, procs[1].child, `${path} client sidecar`);
   } else if (path.startsWith('nginx')) {
     const conf = nginxPair(dir, ports, certs, mtls);
@@ -221,6 +238,7 @@ async function startPath(path: string, dir: string, certs: BenchCerts, origin: n
 async function runPath(path: string, dir: string, certs: BenchCerts, origin: number, originPid: number): Promise<PathResult> {
   const run = await startPath(path, dir, certs, origin);
   try {
+    const idleRss = new Map(run.procs.map((p) => [p.name, rssMb(p.child.pid!)]));
     // Warm-up: JIT, connection pools, TLS sessions.
     await fixedRate(run.entry, 2, 0);
     const pids = [...run.procs.map((p) => ({ name: p.name, pid: p.child.pid! })), { name: 'origin', pid: originPid }];
@@ -229,12 +247,14 @@ async function runPath(path: string, dir: string, certs: BenchCerts, origin: num
     const latency = await fixedRate(run.entry, SECONDS, 1);
     const elapsed = (performance.now() - t0) / 1000;
     const after = pids.map((p) => cpuTicks(p.pid));
-    const proxies = pids
+    const proxies: PathResult['proxies'] = pids
       .filter((p) => p.name !== 'origin')
       .map((p, i) => {
-        const cpuSeconds = (after[i] - before[i]) / CLK_TCK;
-        return { name: p.name, vcpuPer1000: cpuSeconds / elapsed / (RATE / 1000), rssMb: rssMb(p.pid) };
+        const user = after[i].user - before[i].user;
+        const cpuSeconds = (user + after[i].system - before[i].system) / CLK_TCK;
+        return { name: p.name, vcpuPer1000: cpuSeconds / elapsed / (RATE / 1000), userShare: user / CLK_TCK / cpuSeconds, rssMb: rssMb(p.pid), idleRssMb: idleRss.get(p.name)! };
       });
+    for (const p of proxies) p.heap = await heapMb(run.procs.find((x) => x.name === p.name)?.adminPort);
     const maxRps = which('wrk') ? wrk(run.entry, TPUT_SECONDS) : NaN;
     for (const p of proxies) p.rssMb = Math.max(p.rssMb, rssMb(pids.find((x) => x.name === p.name)!.pid));
     return { path, latency, maxRps, proxies };
@@ -248,14 +268,17 @@ const f3 = (n: number): string => (Number.isFinite(n) ? n.toFixed(3) : '-');
 
 function table(results: PathResult[]): string {
   const direct = results.find((r) => r.path === 'direct');
-  const rows = [['path', 'p50 ms', 'p90 ms', 'p99 ms', '+p50', '+p90', '+p99', 'errors', 'max rps', 'vCPU/1k rps (client, server)', 'RSS MB (client, server)']];
+  const rows = [['path', 'p50 ms', 'p90 ms', 'p99 ms', '+p50', '+p90', '+p99', 'errors', 'max rps', 'vCPU/1k rps (client, server; user %)', 'RSS MB (client, server; idle)', 'heap MB used/size']];
   for (const r of results) {
     const l = r.latency;
     const add = (k: 'p50' | 'p90' | 'p99'): string => (direct && r !== direct ? f3(l[k] - direct.latency[k]) : '');
     const side = (n: string): PathResult['proxies'][number] | undefined => r.proxies.find((p) => p.name.includes(n));
-    const cpu = r.proxies.length ? `${f3(side('client')!.vcpuPer1000)}, ${f3(side('server')!.vcpuPer1000)}` : '';
-    const rss = r.proxies.length ? `${f2(side('client')!.rssMb)}, ${f2(side('server')!.rssMb)}` : '';
-    rows.push([r.path, f3(l.p50), f3(l.p90), f3(l.p99), add('p50'), add('p90'), add('p99'), String(l.errors), String(r.maxRps), cpu, rss]);
+    const pct = (p: PathResult['proxies'][number]): string => `${Math.round(100 * p.userShare)}%`;
+    const cpu = r.proxies.length ? `${f3(side('client')!.vcpuPer1000)}, ${f3(side('server')!.vcpuPer1000)}; ${pct(side('client')!)}, ${pct(side('server')!)}` : '';
+    const rss = r.proxies.length ? `${f2(side('client')!.rssMb)}, ${f2(side('server')!.rssMb)}; ${f2(side('client')!.idleRssMb)}, ${f2(side('server')!.idleRssMb)}` : '';
+    const heap = (p: PathResult['proxies'][number] | undefined): string => (p?.heap ? `${p.heap.allocated.toFixed(0)}/${p.heap.size.toFixed(0)}` : '-');
+    const heaps = r.proxies.length ? `${heap(side('client'))}, ${heap(side('server'))}` : '';
+    rows.push([r.path, f3(l.p50), f3(l.p90), f3(l.p99), add('p50'), add('p90'), add('p99'), String(l.errors), String(r.maxRps), cpu, rss, heaps]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   return rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
@@ -307,7 +330,7 @@ async function main(): Promise<void> {
   const all = ['direct', 'mesh', 'mesh-mtls', 'nginx', 'nginx-mtls', 'haproxy', 'haproxy-mtls'];
   const wanted = args.only ? ['direct', ...args.only.split(',').filter((p) => p !== 'direct')] : all;
   const paths = wanted.filter((p) => (p.startsWith('haproxy') ? tools.haproxy : true));
-  console.error(`proxy-bench: ${RATE} rps fixed rate, ${CONNS} connections, ${SECONDS}s per path; max throughput with wrk ${TPUT_SECONDS}s; ${process.env.MESH_BENCH_NOTE ?? ''}`);
+  console.error(`proxy-bench: ${RATE} rps fixed rate, ${CONNS} connections, ${SECONDS}s per path; max throughput with wrk ${TPUT_SECONDS}s; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; ${process.env.MESH_BENCH_NOTE ?? ''}`);
   const results: PathResult[] = [];
   try {
     for (const p of paths) {
@@ -319,6 +342,7 @@ async function main(): Promise<void> {
     if (!args.keep) rmSync(dir, { recursive: true, force: true });
   }
   console.log(table(results));
+  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const mtls = results.find((r) => r.path === 'mesh-mtls');
   const direct = results.find((r) => r.path === 'direct');
   const nginxMtls = results.find((r) => r.path === 'nginx-mtls');

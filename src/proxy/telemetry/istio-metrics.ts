@@ -45,7 +45,8 @@ class Histogram {
   }
 }
 
-interface HttpSeries {
+/** One label set of the HTTP families; callers may hold it and record into it directly. */
+export interface HttpSeries {
   requests: number;
   readonly duration: Histogram;
   readonly requestBytes: Histogram;
@@ -79,19 +80,26 @@ export class IstioMetrics {
 
   /** Records one finished HTTP/gRPC request under `labels` (the rendered label set, without braces). */
   recordRequest(labels: string, durationMs: number, requestBytes: number, responseBytes: number): void {
+    const s = this.httpSeries(labels);
+    if (s) observeRequest(s, durationMs, requestBytes, responseBytes);
+  }
+
+  /**
+   * The series for `labels`, created on first use; undefined (and counted
+   * as overflow) past MAX_SERIES. Hot paths keep the result so a request
+   * costs no label string and no lookup by it.
+   */
+  httpSeries(labels: string): HttpSeries | undefined {
     let s = this.http.get(labels);
     if (!s) {
       if (this.http.size + this.tcp.size >= MAX_SERIES) {
         this.overflow++;
-        return;
+        return undefined;
       }
       s = { requests: 0, duration: new Histogram(DURATION_BUCKETS_MS), requestBytes: new Histogram(SIZE_BUCKETS_BYTES), responseBytes: new Histogram(SIZE_BUCKETS_BYTES) };
       this.http.set(labels, s);
     }
-    s.requests++;
-    s.duration.observe(durationMs);
-    s.requestBytes.observe(requestBytes);
-    s.responseBytes.observe(responseBytes);
+    return s;
   }
 
   private tcpSeries(labels: string): TcpSeries | undefined {
@@ -160,6 +168,14 @@ export class IstioMetrics {
     if (this.overflow > 0) out.push('# TYPE istio_stats_series_overflow_total counter', `istio_stats_series_overflow_total ${this.overflow}`);
     return out.length ? `${out.join('\n')}\n` : '';
   }
+}
+
+/** Counts one finished request in a series found with httpSeries(). */
+export function observeRequest(s: HttpSeries, durationMs: number, requestBytes: number, responseBytes: number): void {
+  s.requests++;
+  s.duration.observe(durationMs);
+  s.requestBytes.observe(requestBytes);
+  s.responseBytes.observe(responseBytes);
 }
 
 const registries = new WeakMap<StatsStore, IstioMetrics>();

@@ -23,8 +23,8 @@ import { tlsConnectionInfo } from '../transport-sockets/tls/connection-info.ts';
 import { upstreamClusterOf } from '../filters/network/tcp-proxy/tcp-proxy.ts';
 import type { WorkloadInfo } from './peer-metadata.ts';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, UNKNOWN_WORKLOAD, encodePeerMetadata, peerFromHeader, workloadInfo } from './peer-metadata.ts';
-import type { IstioMetrics } from './istio-metrics.ts';
-import { escapeLabel, istioMetricsFor, workloadLabels } from './istio-metrics.ts';
+import type { HttpSeries, IstioMetrics } from './istio-metrics.ts';
+import { MAX_SERIES, escapeLabel, istioMetricsFor, observeRequest, workloadLabels } from './istio-metrics.ts';
 
 export const STATS_PLUGIN_CONFIG_TYPE_URL = 'type.googleapis.com/stats.PluginConfig';
 
@@ -41,7 +41,16 @@ export class IstioStatsSettings {
   readonly metrics: IstioMetrics;
   private readonly selfLabels: string;
   private readonly peerLabels = new Map<WorkloadInfo, string>();
-  private readonly serviceLabels = new Map<string, string>();
+  /** destination_service labels by cluster, then host. */
+  private readonly serviceLabels = new Map<string, Map<string, string>>();
+  private serviceCount = 0;
+  /**
+   * Series by peer labels, connection labels, service labels, then the
+   * request's own facts (see seriesFor). Every key but the last is a string
+   * cached elsewhere, so a request neither renders nor hashes a label set.
+   */
+  private readonly series = new Map<string, Map<string, Map<string, Map<string | number, HttpSeries>>>>();
+  private seriesCount = 0;
 
   constructor(config: D, ctx: FactoryContext) {
     const meta = plainStruct(ctx.node?.metadata);
@@ -68,8 +77,8 @@ export class IstioStatsSettings {
 
   /** destination_service{,_name,_namespace} from a cluster name or host; cached. */
   service(cluster: string, host: string, peer: WorkloadInfo): string {
-    const key = `${cluster} ${host}`;
-    let l = this.serviceLabels.get(key);
+    let byHost = this.serviceLabels.get(cluster);
+    let l = byHost?.get(host);
     if (l === undefined) {
       const fqdn = serviceHostOf(cluster) ?? (this.hostHeaderFallback && host ? host : undefined);
       const m = fqdn ? /^([^.]+)\.([^.]+)\.svc(\.|$)/.exec(fqdn) : null;
@@ -78,10 +87,46 @@ export class IstioStatsSettings {
       const ns = m ? m[2] : dest.namespace;
       l = `destination_service="${escapeLabel(fqdn ?? 'unknown')}",destination_service_name="${escapeLabel(name)}",destination_service_namespace="${escapeLabel(ns)}"`;
       // Host values come from requests: cap what they can add.
-      if (this.serviceLabels.size > 4096) this.serviceLabels.clear();
-      this.serviceLabels.set(key, l);
+      if (this.serviceCount >= 4096) {
+        this.serviceLabels.clear();
+        this.serviceCount = 0;
+        byHost = undefined;
+      }
+      if (!byHost) this.serviceLabels.set(cluster, (byHost = new Map()));
+      byHost.set(host, l);
+      this.serviceCount++;
     }
     return l;
+  }
+
+  /**
+   * The series of one finished request. The request's own facts key the
+   * last level: a number for the common case (no flags, no gRPC status),
+   * else a short string; the full label set is rendered only for a new series.
+   */
+  seriesFor(peer: WorkloadInfo, conn: ConnectionLabels, service: string, grpc: boolean, status: number, grpcStatus: string, flags: string): HttpSeries | undefined {
+    const workloads = this.workloads(peer);
+    let byConn = this.series.get(workloads);
+    if (!byConn) this.series.set(workloads, (byConn = new Map()));
+    let byService = byConn.get(conn.key);
+    if (!byService) byConn.set(conn.key, (byService = new Map()));
+    let byFacts = byService.get(service);
+    if (!byFacts) byService.set(service, (byFacts = new Map()));
+    const facts = grpcStatus === '' && flags === '' ? status * 2 + (grpc ? 1 : 0) : `${status} ${grpc} ${grpcStatus} ${flags}`;
+    let s = byFacts.get(facts);
+    if (s === undefined) {
+      const labels = `${workloads},${conn.security},${service},request_protocol="${grpc ? 'grpc' : 'http'}",response_code="${status}",grpc_response_status="${grpcStatus}",response_flags="${flags || '-'}",connection_security_policy="${conn.policy}"`;
+      s = this.metrics.httpSeries(labels);
+      if (s === undefined) return undefined;
+      // Keys come from requests (flags, codes): keep the index within the series cap.
+      if (this.seriesCount >= MAX_SERIES) {
+        this.series.clear();
+        this.seriesCount = 0;
+      }
+      byFacts.set(facts, s);
+      this.seriesCount++;
+    }
+    return s;
   }
 }
 
@@ -97,19 +142,39 @@ const stripPort = (h: string): string => {
   return c > 0 && !h.endsWith(']') && h.indexOf(':') === c ? h.slice(0, c) : h;
 };
 
-/** Principals and security policy of the downstream connection (destination reporter only). */
-function securityLabels(reporter: 'source' | 'destination', socket: Socket | null | undefined): string {
-  if (reporter === 'source') return 'source_principal="unknown",destination_principal="unknown"';
-  const tls = tlsConnectionInfo(socket);
-  const peer = tls?.uriSanPeerCertificate[0] ?? 'unknown';
-  const local = tls?.uriSanLocalCertificate[0] ?? 'unknown';
-  return `source_principal="${escapeLabel(peer)}",destination_principal="${escapeLabel(local)}"`;
+/** Principals and security policy of a downstream connection, rendered once per connection. */
+export interface ConnectionLabels {
+  /** source_principal and destination_principal. */
+  readonly security: string;
+  /** connection_security_policy's value. */
+  readonly policy: string;
+  /** Both, as one cache key. */
+  readonly key: string;
 }
 
-function securityPolicy(reporter: 'source' | 'destination', socket: Socket | null | undefined): string {
-  if (reporter === 'source') return 'unknown';
+function connectionLabelsOf(security: string, policy: string): ConnectionLabels {
+  return { security, policy, key: `${security},${policy}` };
+}
+
+// The source reporter does not know the server's identity, as in Istio.
+const SOURCE_CONNECTION = connectionLabelsOf('source_principal="unknown",destination_principal="unknown"', 'unknown');
+const NO_TLS_CONNECTION = connectionLabelsOf('source_principal="unknown",destination_principal="unknown"', 'none');
+const connectionLabelCache = new WeakMap<object, ConnectionLabels>();
+
+function connectionLabels(reporter: 'source' | 'destination', socket: Socket | null | undefined): ConnectionLabels {
+  if (reporter === 'source') return SOURCE_CONNECTION;
+  if (!socket) return NO_TLS_CONNECTION;
+  let l = connectionLabelCache.get(socket);
+  if (l) return l;
   const tls = tlsConnectionInfo(socket);
-  return tls?.peerCertificatePresented ? 'mutual_tls' : 'none';
+  if (!tls) l = NO_TLS_CONNECTION;
+  else {
+    const peer = tls.uriSanPeerCertificate[0] ?? 'unknown';
+    const local = tls.uriSanLocalCertificate[0] ?? 'unknown';
+    l = connectionLabelsOf(`source_principal="${escapeLabel(peer)}",destination_principal="${escapeLabel(local)}"`, tls.peerCertificatePresented ? 'mutual_tls' : 'none');
+  }
+  connectionLabelCache.set(socket, l);
+  return l;
 }
 
 /** Per stream: the peer as learned from the exchange headers, and the gRPC status if any. */
@@ -161,12 +226,13 @@ export class IstioStatsFilter implements HttpFilter {
       grpcStatus = g === undefined ? '' : String(g);
     }
     const host = st.reporter === 'destination' || !s.upstreamCluster ? stripPort(s.host) : '';
-    const labels = `${st.workloads(this.peer)},${securityLabels(st.reporter, req.socket)},${st.service(s.upstreamCluster, host, this.peer)},request_protocol="${grpc ? 'grpc' : 'http'}",response_code="${status}",grpc_response_status="${grpcStatus}",response_flags="${s.responseFlags || '-'}",connection_security_policy="${securityPolicy(st.reporter, req.socket)}"`;
+    const series = st.seriesFor(this.peer, connectionLabels(st.reporter, req.socket), st.service(s.upstreamCluster, host, this.peer), grpc, status, grpcStatus, s.responseFlags);
+    if (!series) return;
     let reqBytes = s.bytesReceived + (req.method?.length ?? 0) + (req.url?.length ?? 0) + 12;
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i++) reqBytes += raw[i].length + 2;
     const respHeader = (res as unknown as { _header?: string | null })._header;
-    st.metrics.recordRequest(labels, performance.now() - s.startTime, reqBytes, s.bytesSent + (respHeader ? respHeader.length : 0));
+    observeRequest(series, performance.now() - s.startTime, reqBytes, s.bytesSent + (respHeader ? respHeader.length : 0));
   }
 }
 
@@ -212,7 +278,8 @@ export class IstioTcpStatsFilter implements NetworkFilterFactory {
     if (socket.destroyed) return;
     const st = this.settings;
     const cluster = upstreamClusterOf.get(socket) ?? '';
-    const labels = `${st.workloads(UNKNOWN_WORKLOAD)},${securityLabels(st.reporter, socket)},${st.service(cluster, '', UNKNOWN_WORKLOAD)},request_protocol="tcp",response_flags="-",connection_security_policy="${securityPolicy(st.reporter, socket)}"`;
+    const conn = connectionLabels(st.reporter, socket);
+    const labels = `${st.workloads(UNKNOWN_WORKLOAD)},${conn.security},${st.service(cluster, '', UNKNOWN_WORKLOAD)},request_protocol="tcp",response_flags="-",connection_security_policy="${conn.policy}"`;
     st.metrics.tcpOpened(labels, socket);
     socket.once('close', () => st.metrics.tcpClosed(labels, socket));
   }

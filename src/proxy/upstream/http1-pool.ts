@@ -18,8 +18,8 @@ import { Readable, Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Counter, Gauge } from '../stats.ts';
 import type { Host } from './host.ts';
-import type { ParserEvents, ResponseHead, ResponseHeaders } from './http1-codec.ts';
-import { parseError, ResponseParser } from './http1-codec.ts';
+import type { ParserEvents, ResponseHead, ResponseHeaders } from '../http/http1-codec.ts';
+import { parseError, ResponseParser } from '../http/http1-codec.ts';
 
 export interface Http1PoolStats {
   readonly upstream_cx_total: Counter;

@@ -1,6 +1,7 @@
 // The HTTP connection manager (envoy.filters.network.http_connection_manager)
-// on HTTP/1.1: node:http parses (keep-alive, chunked, header limits -> 431),
-// this module selects the route once per request on the route table current
+// on HTTP/1.1: the raw-socket codec (http1-server-codec.ts; or node:http
+// with MESH_PROXY_HTTP1_DOWNSTREAM=node) parses (keep-alive, chunked,
+// header limits -> 431), this module selects the route once per request on the route table current
 // at that moment, runs the HTTP filter chain and accounts stats and access
 // logs. One instance per listener config version: connections keep the
 // instance they were accepted on until they drain.
@@ -21,6 +22,8 @@ import type { HcmSettings } from './hcm-settings.ts';
 import { decodeHcmSettings } from './hcm-settings.ts';
 import { applyXfcc } from './xfcc.ts';
 import { createHttp2Codec, detectCodec } from './codec.ts';
+import type { Http1ServerHandlers, Http1ServerOptions } from './http1-server-codec.ts';
+import { serveHttp1 } from './http1-server-codec.ts';
 import { isGrpcRequest, sendGrpcLocalReply } from '../../../http/grpc.ts';
 import type { UpgradeRequest } from '../../../http/upgrade.ts';
 import { upgradeAllowed } from '../../../http/upgrade.ts';
@@ -47,8 +50,15 @@ interface HcmStats {
 
 const HEADER_OVERFLOW_REPLY = 'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 31\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nRequest Header Fields Too Large';
 const BAD_REQUEST_REPLY = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nBad Request';
+const TIMEOUT_REPLY = 'HTTP/1.1 408 Request Timeout\r\ncontent-length: 15\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nRequest Timeout';
 
-export class HttpConnectionManager implements NetworkFilterFactory {
+/**
+ * HTTP/1.1 downstreams use the raw-socket codec (http1-server-codec.ts)
+ * unless MESH_PROXY_HTTP1_DOWNSTREAM=node asks for node:http's server.
+ */
+const RAW_HTTP1 = process.env.MESH_PROXY_HTTP1_DOWNSTREAM !== 'node';
+
+export class HttpConnectionManager implements NetworkFilterFactory, Http1ServerHandlers {
   readonly settings: HcmSettings;
   readonly stats: HcmStats;
   private readonly context: FactoryContext;
@@ -59,6 +69,7 @@ export class HttpConnectionManager implements NetworkFilterFactory {
   /** The HTTP/2 codec (codec_type AUTO or HTTP2) and its live sessions. */
   private readonly h2Server: Http2Server | undefined;
   private readonly h2Sessions = new Set<ServerHttp2Session>();
+  private readonly http1Options: Http1ServerOptions;
 
   constructor(settings: HcmSettings, context: FactoryContext) {
     this.settings = settings;
@@ -74,15 +85,9 @@ export class HttpConnectionManager implements NetworkFilterFactory {
       },
       (req, res) => this.onRequest(req, res),
     );
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (!socket.writable) return socket.destroy();
-      if (err.code === 'HPE_HEADER_OVERFLOW') {
-        this.stats.downstream_rq_header_overflow.value++;
-        this.stats.downstream_rq_4xx.value++;
-        socket.end(HEADER_OVERFLOW_REPLY);
-      } else if (err.code === 'ECONNRESET') socket.destroy();
-      else socket.end(BAD_REQUEST_REPLY);
-    });
+    this.server.headersTimeout = settings.requestHeadersTimeoutMs;
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onParseError(err, socket));
+    this.http1Options = { maxHeadBytes: settings.maxRequestHeadersKb * 1024, idleTimeoutMs: settings.idleTimeoutMs, headersTimeoutMs: settings.requestHeadersTimeoutMs };
     // Upgrades (WebSocket, ...) and CONNECT leave node's parser with the raw socket.
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -116,8 +121,21 @@ export class HttpConnectionManager implements NetworkFilterFactory {
 
   private readonly onHttp1Connection = (socket: Socket): void => {
     this.stats.downstream_cx_http1_total.value++;
-    this.server.emit('connection', socket);
+    if (RAW_HTTP1) serveHttp1(socket, this, this.http1Options);
+    else this.server.emit('connection', socket);
   };
+
+  /** A request either HTTP/1.1 codec refused: 431 for oversized headers, 408 for a slow head, else 400; then close. */
+  onParseError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (!socket.writable) return void socket.destroy();
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      this.stats.downstream_rq_header_overflow.value++;
+      this.stats.downstream_rq_4xx.value++;
+      socket.end(HEADER_OVERFLOW_REPLY);
+    } else if (err.code === 'HPE_HEADERS_TIMEOUT') socket.end(TIMEOUT_REPLY);
+    else if (err.code === 'ECONNRESET') socket.destroy();
+    else socket.end(BAD_REQUEST_REPLY);
+  }
 
   private readonly onHttp2Connection = (socket: Socket): void => {
     this.stats.downstream_cx_http2_total.value++;
@@ -130,7 +148,7 @@ export class HttpConnectionManager implements NetworkFilterFactory {
    * bytes (http/upgrade.ts). `Upgrade: h2c` is ignored, as Envoy does: the
    * request is served over HTTP/1.1 and the connection then closes.
    */
-  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+  onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const type = req.method === 'CONNECT' ? 'connect' : String(req.headers.upgrade ?? '').toLowerCase();
     const res = new ServerResponse(req);
@@ -176,7 +194,7 @@ export class HttpConnectionManager implements NetworkFilterFactory {
     return this.settings.routeTable ?? this.context.routes.get(this.settings.rdsName!);
   }
 
-  private onRequest(req: IncomingMessage, res: ServerResponse, upgrade?: UpgradeRequest): void {
+  onRequest(req: IncomingMessage, res: ServerResponse, upgrade?: UpgradeRequest): void {
     const stats = this.stats;
     stats.downstream_rq_total.value++;
     stats.downstream_rq_active.value++;

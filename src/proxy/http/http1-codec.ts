@@ -1,11 +1,14 @@
-// A small, strict HTTP/1.1 response parser for the upstream connection
-// pool (http1-pool.ts): status line and headers (CRLF only, no obs-fold,
-// token names, no control characters in values, bounded size), then the
-// body framing of RFC 9112 6.3: no body for HEAD, 1xx, 204 and 304;
-// Transfer-Encoding: chunked (chunk extensions skipped, trailers parsed);
-// Content-Length (all copies must agree); else read until close. A
-// response that declares both is read as chunked and its connection is not
-// reused (request smuggling defence). Errors are thrown as Error with
+// Small, strict HTTP/1.1 parsers: responses for the upstream connection
+// pool (http1-pool.ts) and requests for the HCM's raw downstream codec
+// (http1-server-codec.ts). Heads: start line and headers (CRLF only, no
+// obs-fold, token names, no control characters in values, bounded size and
+// count). Bodies share one state machine with the framing of RFC 9112 6.3:
+// Transfer-Encoding: chunked (chunk extensions skipped, trailers parsed) or
+// Content-Length (all copies must agree). Responses: no body for HEAD, 1xx,
+// 204 and 304, else read until close; a response that declares both is
+// read as chunked and its connection is not reused. Requests: no framing
+// means no body; one that declares both is refused (request smuggling
+// defence), as is any coding but chunked. Errors are thrown as Error with
 // code 'HPE_*' like node's llhttp, so callers treat both alike.
 
 /** Response head limit (Envoy's max_response_headers_kb default is 60). */
@@ -25,12 +28,16 @@ export interface ResponseHead {
   readonly keepAlive: boolean;
 }
 
-export interface ParserEvents {
-  onHead(head: ResponseHead): void;
+/** What a parser reports after the head: body bytes, trailers, the end of the message. */
+export interface BodyEvents {
   onBody(chunk: Buffer): void;
   onTrailers(trailers: ResponseHeaders): void;
-  /** The message is complete; `rest` is any bytes after it (a protocol error for a pool that does not pipeline). */
+  /** The message is complete; `rest` is any bytes after it (a protocol error for a pool that does not pipeline; the next requests for a server). */
   onComplete(rest: Buffer | undefined): void;
+}
+
+export interface ParserEvents extends BodyEvents {
+  onHead(head: ResponseHead): void;
 }
 
 // Node drops later copies of these (IncomingMessage._addHeaderLine); the rest join with ', '.
@@ -54,7 +61,7 @@ export function parseError(code: string, message: string): NodeJS.ErrnoException
   return err;
 }
 
-function isToken(s: string): boolean {
+export function isToken(s: string): boolean {
   if (s.length === 0) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -63,19 +70,35 @@ function isToken(s: string): boolean {
   return true;
 }
 
+/**
+ * Header names seen before, validated and lower-cased: most messages repeat
+ * the same few names, so a hit saves the token check and toLowerCase().
+ */
+const knownNames = new Map<string, string>();
+const MAX_KNOWN_NAMES = 512;
+
+function lowerCaseName(rawName: string): string {
+  let name = knownNames.get(rawName);
+  if (name !== undefined) return name;
+  if (!isToken(rawName)) throw parseError('HPE_INVALID_HEADER_TOKEN', 'invalid header name');
+  name = rawName.toLowerCase();
+  if (knownNames.size < MAX_KNOWN_NAMES) knownNames.set(rawName, name);
+  return name;
+}
+
 /** Parses header lines (after the start line) into node's IncomingHttpHeaders shape. */
-function parseFields(lines: string[], from: number, headers: ResponseHeaders, contentLengths: string[] | undefined): void {
-  if (lines.length - from > MAX_HEADERS) throw parseError('HPE_HEADER_OVERFLOW', 'too many response headers');
+function parseFields(lines: string[], from: number, headers: ResponseHeaders, contentLengths: string[] | undefined, rawHeaders?: string[]): void {
+  if (lines.length - from > MAX_HEADERS) throw parseError('HPE_HEADER_OVERFLOW', 'too many headers');
   for (let i = from; i < lines.length; i++) {
     const line = lines[i];
     const colon = line.indexOf(':');
-    if (colon <= 0) throw parseError('HPE_INVALID_HEADER_TOKEN', 'invalid response header line');
+    if (colon <= 0) throw parseError('HPE_INVALID_HEADER_TOKEN', 'invalid header line');
     const rawName = line.slice(0, colon);
-    if (!isToken(rawName)) throw parseError('HPE_INVALID_HEADER_TOKEN', 'invalid response header name');
-    const name = rawName.toLowerCase();
+    const name = lowerCaseName(rawName);
     const value = line.slice(colon + 1).trim();
-    if (BAD_VALUE.test(value)) throw parseError('HPE_INVALID_HEADER_TOKEN', 'invalid response header value');
+    if (BAD_VALUE.test(value)) throw parseError('HPE_INVALID_HEADER_TOKEN', 'invalid header value');
     if (contentLengths && name === 'content-length') contentLengths.push(value);
+    rawHeaders?.push(rawName, value);
     const cur = headers[name];
     if (cur === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
     else if (name === 'set-cookie') (cur as string[]).push(value);
@@ -83,29 +106,60 @@ function parseFields(lines: string[], from: number, headers: ResponseHeaders, co
   }
 }
 
+/** The one length all Content-Length values agree on (`5, 5` is 5; `5, 6` is an error). */
+function agreedLength(lengths: readonly string[]): string {
+  if (lengths.length === 1 && DIGITS.test(lengths[0])) return lengths[0];
+  const values = lengths.flatMap((v) => v.split(',').map((x) => x.trim()));
+  for (const v of values) if (!DIGITS.test(v) || v !== values[0]) throw parseError('HPE_INVALID_CONTENT_LENGTH', 'invalid content-length');
+  return values[0];
+}
+
+const DIGITS = /^\d{1,15}$/;
+// Connection header tokens (RFC 9110 7.6.1).
+const CLOSE_TOKEN = /(^|,)\s*close\s*(,|$)/i;
+const KEEP_ALIVE_TOKEN = /(^|,)\s*keep-alive\s*(,|$)/i;
+const UPGRADE_TOKEN = /(^|,)\s*upgrade\s*(,|$)/i;
+
 const ST = { HEAD: 0, LENGTH: 1, CHUNK_SIZE: 2, CHUNK_DATA: 3, CHUNK_DATA_CRLF: 4, TRAILERS: 5, CLOSE: 6, DONE: 7, DEAD: 8 } as const;
 type State = (typeof ST)[keyof typeof ST];
 
-/** One response at a time on one connection. Call `start(method)` before each response. */
-export class ResponseParser {
-  private readonly events: ParserEvents;
-  private state: State = ST.DONE;
-  private method = 'GET';
+/**
+ * The parts both directions share: the head found and bounded, then the
+ * body state machine. A subclass parses the head text and picks the framing
+ * with bodyFraming().
+ */
+abstract class MessageParser {
+  private readonly body: BodyEvents;
+  protected state: State = ST.DONE;
   private pending: Buffer | undefined;
   private remaining = 0;
   private trailerLines: string[] = [];
-  /** Keep-alive as the head decided; a chunked+content-length response clears it. */
+  /** Head size limit in bytes (start line and headers). */
+  protected headLimit = MAX_RESPONSE_HEAD;
+  /** Keep-alive as the head decided. */
   keepAlive = false;
 
-  constructor(events: ParserEvents) {
-    this.events = events;
+  constructor(body: BodyEvents) {
+    this.body = body;
   }
 
-  start(method: string): void {
-    this.method = method;
+  protected abstract onHeadText(text: string): void;
+
+  /** Ready for the next message's head. */
+  protected begin(): void {
     this.state = ST.HEAD;
     this.pending = undefined;
     this.keepAlive = false;
+  }
+
+  /** After the head: no body, a chunked one, `length` bytes, or (responses only) until close. */
+  protected bodyFraming(framing: 'none' | 'chunked' | 'length' | 'close', length = 0): void {
+    if (framing === 'none') this.state = ST.DONE;
+    else if (framing === 'chunked') this.state = ST.CHUNK_SIZE;
+    else if (framing === 'length') {
+      this.remaining = length;
+      this.state = length === 0 ? ST.DONE : ST.LENGTH;
+    } else this.state = ST.CLOSE;
   }
 
   /** The state, unnarrowed: event handlers may change it. */
@@ -123,6 +177,11 @@ export class ResponseParser {
     return this.state === ST.DONE;
   }
 
+  /** Part of a head has arrived and the rest is awaited. */
+  get midHead(): boolean {
+    return this.state === ST.HEAD && this.pending !== undefined;
+  }
+
   /** Whether the body runs until the connection closes. */
   get closeDelimited(): boolean {
     return this.state === ST.CLOSE;
@@ -132,7 +191,7 @@ export class ResponseParser {
   finish(): boolean {
     if (this.state === ST.CLOSE) {
       this.state = ST.DONE;
-      this.events.onComplete(undefined);
+      this.body.onComplete(undefined);
       return true;
     }
     return this.state === ST.DONE;
@@ -149,11 +208,11 @@ export class ResponseParser {
         case ST.HEAD: {
           const end = data.indexOf('\r\n\r\n', off, 'latin1');
           if (end < 0) {
-            if (data.length - off > MAX_RESPONSE_HEAD) throw parseError('HPE_HEADER_OVERFLOW', 'response headers too large');
+            if (data.length - off > this.headLimit) throw parseError('HPE_HEADER_OVERFLOW', 'headers too large');
             this.pending = data.subarray(off);
             return;
           }
-          if (end - off > MAX_RESPONSE_HEAD) throw parseError('HPE_HEADER_OVERFLOW', 'response headers too large');
+          if (end - off > this.headLimit) throw parseError('HPE_HEADER_OVERFLOW', 'headers too large');
           const text = data.toString('latin1', off, end);
           off = end + 4;
           this.onHeadText(text);
@@ -168,7 +227,7 @@ export class ResponseParser {
           this.remaining -= n;
           const chunk = data.subarray(off, off + n);
           off += n;
-          this.events.onBody(chunk);
+          this.body.onBody(chunk);
           if (this.remaining === 0 && this.is(ST.LENGTH)) this.complete(data, off);
           if (this.is(ST.DONE)) return;
           break;
@@ -202,7 +261,7 @@ export class ResponseParser {
           this.remaining -= n;
           const chunk = data.subarray(off, off + n);
           off += n;
-          this.events.onBody(chunk);
+          this.body.onBody(chunk);
           if (this.remaining === 0 && this.state === ST.CHUNK_DATA) this.state = ST.CHUNK_DATA_CRLF;
           break;
         }
@@ -235,13 +294,13 @@ export class ResponseParser {
             const trailers: ResponseHeaders = {};
             parseFields(this.trailerLines, 0, trailers, undefined);
             this.trailerLines = [];
-            this.events.onTrailers(trailers);
+            this.body.onTrailers(trailers);
           }
           if (this.state === ST.TRAILERS) this.complete(data, off);
           return;
         }
         case ST.CLOSE:
-          this.events.onBody(off === 0 ? data : data.subarray(off));
+          this.body.onBody(off === 0 ? data : data.subarray(off));
           return;
         case ST.DEAD:
           return;
@@ -254,10 +313,26 @@ export class ResponseParser {
 
   private complete(data: Buffer, off: number): void {
     this.state = ST.DONE;
-    this.events.onComplete(off < data.length ? data.subarray(off) : undefined);
+    this.body.onComplete(off < data.length ? data.subarray(off) : undefined);
+  }
+}
+
+/** One response at a time on one connection. Call `start(method)` before each response. */
+export class ResponseParser extends MessageParser {
+  private readonly events: ParserEvents;
+  private method = 'GET';
+
+  constructor(events: ParserEvents) {
+    super(events);
+    this.events = events;
   }
 
-  private onHeadText(text: string): void {
+  start(method: string): void {
+    this.method = method;
+    this.begin();
+  }
+
+  protected onHeadText(text: string): void {
     // Split on CRLF only: a bare CR or LF is left inside a line, where the
     // status-line pattern, the token check on names and the CTL check on values refuse it.
     const lines = text.split('\r\n');
@@ -278,8 +353,8 @@ export class ResponseParser {
       if (statusCode === 101) throw parseError('HPE_UNEXPECTED_UPGRADE', 'unexpected 101 on a non-upgrade request');
       return;
     }
-    const connection = typeof headers.connection === 'string' ? headers.connection.toLowerCase() : '';
-    let keepAlive = httpMinor === 1 ? !/(^|,)\s*close\s*(,|$)/.test(connection) : /(^|,)\s*keep-alive\s*(,|$)/.test(connection);
+    const connection = headers.connection as string | undefined;
+    let keepAlive = httpMinor === 1 ? connection === undefined || !CLOSE_TOKEN.test(connection) : connection !== undefined && KEEP_ALIVE_TOKEN.test(connection);
     const te = headers['transfer-encoding'];
     let chunked = false;
     if (te !== undefined) {
@@ -292,24 +367,100 @@ export class ResponseParser {
     }
     let length = -1;
     if (!chunked && te === undefined && lengths.length > 0) {
-      // Duplicates (or a list) must all agree: `5, 5` is one length, `5, 6` is an error.
-      const values = lengths.flatMap((v) => v.split(',').map((x) => x.trim()));
-      for (const v of values) if (!/^\d{1,15}$/.test(v) || v !== values[0]) throw parseError('HPE_INVALID_CONTENT_LENGTH', 'invalid content-length');
-      length = Number(values[0]);
-      headers['content-length'] = values[0];
+      const agreed = agreedLength(lengths);
+      length = Number(agreed);
+      headers['content-length'] = agreed;
     }
     const noBody = this.method === 'HEAD' || statusCode === 204 || statusCode === 304;
     this.keepAlive = keepAlive;
     this.events.onHead({ statusCode, statusMessage: m[3] ?? '', httpMinor, headers, keepAlive });
     if (this.state !== ST.HEAD) return; // the head handler reset us
-    if (noBody) this.state = ST.DONE;
-    else if (chunked) this.state = ST.CHUNK_SIZE;
-    else if (length >= 0) {
-      this.remaining = length;
-      this.state = length === 0 ? ST.DONE : ST.LENGTH;
-    } else {
+    if (noBody) this.bodyFraming('none');
+    else if (chunked) this.bodyFraming('chunked');
+    else if (length >= 0) this.bodyFraming('length', length);
+    else {
       this.keepAlive = false;
-      this.state = ST.CLOSE;
+      this.bodyFraming('close');
     }
+  }
+}
+
+export interface RequestHead {
+  readonly method: string;
+  /** The request target as sent (origin-form path, absolute-form URL, authority for CONNECT, `*`). */
+  readonly url: string;
+  readonly httpMinor: number;
+  readonly headers: ResponseHeaders;
+  /** Names and values as received, alternating (node's rawHeaders). */
+  readonly rawHeaders: string[];
+  /** Whether the connection may carry another request after this one's response. */
+  readonly keepAlive: boolean;
+  /** CONNECT, or `Upgrade` with `Connection: upgrade`: the bytes after the head leave HTTP. */
+  readonly upgrade: boolean;
+}
+
+export interface RequestParserEvents extends BodyEvents {
+  onHead(head: RequestHead): void;
+}
+
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/1\.([01])$/;
+
+/**
+ * One request at a time on one downstream connection. Call `start()` before
+ * each request; `headLimit` bytes of head at most (max_request_headers_kb).
+ * An upgrade request ends at its head: what follows is the upgraded stream.
+ */
+export class RequestParser extends MessageParser {
+  private readonly events: RequestParserEvents;
+
+  constructor(events: RequestParserEvents, headLimit: number) {
+    super(events);
+    this.events = events;
+    this.headLimit = headLimit;
+  }
+
+  start(): void {
+    this.begin();
+  }
+
+  protected onHeadText(text: string): void {
+    // RFC 9112 2.2: empty lines before the request line are ignored.
+    let from = 0;
+    while (text.startsWith('\r\n', from)) from += 2;
+    const lines = (from ? text.slice(from) : text).split('\r\n');
+    const m = REQUEST_LINE.exec(lines[0]);
+    if (!m) throw parseError('HPE_INVALID_CONSTANT', 'invalid request line');
+    for (let i = 1; i < lines.length; i++) {
+      const c = lines[i].charCodeAt(0);
+      if (c === 32 || c === 9) throw parseError('HPE_INVALID_HEADER_TOKEN', 'obsolete line folding in request');
+    }
+    const method = m[1];
+    const httpMinor = Number(m[3]);
+    const headers: ResponseHeaders = {};
+    const rawHeaders: string[] = [];
+    const lengths: string[] = [];
+    parseFields(lines, 1, headers, lengths, rawHeaders);
+    const connection = headers.connection as string | undefined;
+    const keepAlive = httpMinor === 1 ? connection === undefined || !CLOSE_TOKEN.test(connection) : connection !== undefined && KEEP_ALIVE_TOKEN.test(connection);
+    const upgrade = method === 'CONNECT' || (headers.upgrade !== undefined && connection !== undefined && UPGRADE_TOKEN.test(connection));
+    const te = headers['transfer-encoding'];
+    let framing: 'none' | 'chunked' | 'length' = 'none';
+    let length = 0;
+    if (te !== undefined) {
+      // Smuggling defences: only `chunked`, never together with a length.
+      if ((te as string).toLowerCase().trim() !== 'chunked') throw parseError('HPE_INVALID_TRANSFER_ENCODING', 'unsupported transfer-encoding');
+      if (lengths.length > 0) throw parseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'both content-length and transfer-encoding');
+      framing = 'chunked';
+    } else if (lengths.length > 0) {
+      const agreed = agreedLength(lengths);
+      length = Number(agreed);
+      headers['content-length'] = agreed;
+      framing = 'length';
+    }
+    this.keepAlive = keepAlive;
+    this.events.onHead({ method, url: m[2], httpMinor, headers, rawHeaders, keepAlive, upgrade });
+    if (this.state !== ST.HEAD) return; // the head handler reset us
+    // An upgrade's body is the upgraded stream: the server takes the socket now.
+    this.bodyFraming(upgrade ? 'none' : framing, length);
   }
 }
