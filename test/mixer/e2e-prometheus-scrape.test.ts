@@ -146,7 +146,8 @@ test('istio_requests_total from both reporters, with Istio labels, one count per
     assert.equal(source.labels.request_protocol, 'http');
     assert.equal(source.labels.response_flags, '-');
     // ratings' sidecar reports the same calls; mTLS between the sidecars shows in the connection labels.
-    const destination = await valueBecomes(`istio_requests_total{job="sidecars",instance="${ratingsStats}",reporter="destination",${workloads},response_code="200"}`, calls);
+    // The service comes from the inbound cluster's istio.services metadata, not the Host header (the apps dial 127.0.0.1 here).
+    const destination = await valueBecomes(`istio_requests_total{job="sidecars",instance="${ratingsStats}",reporter="destination",${workloads},destination_service="${RATINGS}",destination_service_name="ratings",destination_service_namespace="default",response_code="200"}`, calls);
     assert.equal(destination.labels.connection_security_policy, 'mutual_tls');
     assert.match(destination.labels.source_principal ?? '', /^spiffe:\/\/cluster\.local\/ns\/default\/sa\//);
   }

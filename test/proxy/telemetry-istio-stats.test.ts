@@ -36,8 +36,15 @@ before(async () => {
     node: istioNode('reviews', 'v1'),
     admin: ADMIN,
     static_resources: {
-      clusters: [staticCluster('inbound|9080||', [app.port])],
-      listeners: [directedListener('virtualInbound', 'INBOUND', 'inbound|9080||', [statsFilter()])],
+      clusters: [
+        staticCluster('inbound|9080||', [app.port]),
+        // Pilot's inbound clusters name the services they serve (Istio's istio.services metadata).
+        { ...staticCluster('inbound|9090||', [app.port]), metadata: { filter_metadata: { istio: { services: [{ host: 'reviews.default.svc.cluster.local', name: 'reviews', namespace: 'default' }] } } } },
+      ],
+      listeners: [
+        directedListener('virtualInbound', 'INBOUND', 'inbound|9080||', [statsFilter()]),
+        directedListener('virtualInbound9090', 'INBOUND', 'inbound|9090||', [statsFilter()]),
+      ],
     },
   });
   const adminForStats = await deadPort();
@@ -49,6 +56,8 @@ before(async () => {
         staticCluster(REVIEWS, [inbound.listenerPort('virtualInbound')!]),
         staticCluster('outbound|9080||ratings.default.svc.cluster.local', [await deadPort()]),
         staticCluster('outbound|9000||tcp-echo.default.svc.cluster.local', [(tcpEcho.address() as { port: number }).port]),
+        // Istio's catch-all for unknown destinations (an ORIGINAL_DST cluster in a sidecar; static here).
+        staticCluster('PassthroughCluster', [(tcpEcho.address() as { port: number }).port]),
         // Istio's prometheus_stats cluster: the stats listener forwards to the admin API.
         staticCluster('prometheus_stats', [adminForStats]),
       ],
@@ -64,6 +73,19 @@ before(async () => {
               filters: [
                 { name: 'istio.stats', typed_config: { '@type': 'type.googleapis.com/xds.type.v3.TypedStruct', type_url: 'type.googleapis.com/stats.PluginConfig', value: {} } },
                 { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: 'tcp', cluster: 'outbound|9000||tcp-echo.default.svc.cluster.local' } },
+              ],
+            },
+          ],
+        },
+        {
+          name: '0.0.0.0_9002',
+          traffic_direction: 'OUTBOUND',
+          address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+          filter_chains: [
+            {
+              filters: [
+                { name: 'istio.stats', typed_config: { '@type': 'type.googleapis.com/xds.type.v3.TypedStruct', type_url: 'type.googleapis.com/stats.PluginConfig', value: {} } },
+                { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: 'passthrough', cluster: 'PassthroughCluster' } },
               ],
             },
           ],
@@ -150,6 +172,28 @@ test('both reporters count the request with Istio labels from node metadata and 
   assert.equal(dst[0].labels.destination_service, 'reviews');
   assert.equal(dst[0].labels.connection_security_policy, 'none');
   assert.equal(dst[0].labels.source_principal, 'unknown');
+});
+
+test("an inbound cluster's istio.services metadata names destination_service, whatever the Host header", async () => {
+  const port = inbound.listenerPort('virtualInbound9090')!;
+  assert.equal((await get(port, '/reviews/1', { host: '127.0.0.1:9090' })).status, 200);
+  const dst = find(await scrape(inbound.admin!.port), 'istio_requests_total', { reporter: 'destination', destination_service: 'reviews.default.svc.cluster.local' });
+  assert.equal(dst.length, 1, 'one series for the metadata-named service');
+  assert.equal(dst[0].value, 1);
+  assert.equal(dst[0].labels.destination_service_name, 'reviews');
+  assert.equal(dst[0].labels.destination_service_namespace, 'default');
+});
+
+test('traffic through PassthroughCluster is counted with PassthroughCluster as the service name', async () => {
+  const sock = connect(outbound.listenerPort('0.0.0.0_9002')!, '127.0.0.1');
+  await once(sock, 'connect');
+  sock.write('abc');
+  await once(sock, 'data');
+  const opened = find(await scrape(outbound.admin!.port), 'istio_tcp_connections_opened_total', { reporter: 'source', destination_service_name: 'PassthroughCluster' });
+  assert.equal(opened.length, 1);
+  assert.equal(opened[0].value, 1);
+  assert.equal(opened[0].labels.destination_service, 'unknown');
+  sock.destroy();
 });
 
 test('duration and size histograms use Istio buckets and agree with the request count', async () => {

@@ -5,7 +5,7 @@
 import type { ProxyNode, Service, ServicePort } from '../model/index.ts';
 import { isHttpProtocol } from '../model/index.ts';
 import type { PushContext, ResolvedDestinationRule } from '../push-context.ts';
-import { adsConfigSource, duration, seconds, socketAddress } from './envoy-values.ts';
+import { adsConfigSource, duration, seconds, socketAddress, struct } from './envoy-values.ts';
 import { buildLoadAssignment, isProxyDependent } from './load-assignment.ts';
 import {
   BLACKHOLE_CLUSTER,
@@ -16,7 +16,7 @@ import {
   PASSTHROUGH_CLUSTER,
 } from './names.ts';
 import { upstreamTransportSocket } from './tls.ts';
-import { structOf, TLS_MODE_KEY } from './load-assignment.ts';
+import { TLS_MODE_KEY } from './load-assignment.ts';
 import { circuitBreakers, connectionFields, effectivePolicy, loadBalancerFields, outlierDetectionFields } from './traffic-policy.ts';
 
 export interface BuiltCluster {
@@ -77,7 +77,7 @@ export function buildOutboundCluster(push: PushContext, proxy: ProxyNode, servic
     // Auto mTLS: endpoints whose workload runs a sidecar (EDS metadata
     // tlsMode=istio) get Istio mTLS, the rest stay plaintext.
     const mtls = upstreamTransportSocket({ mode: 'ISTIO_MUTUAL' }, { sni: istioSni(port.port, subset, service.hostname), sans: sans(service, push.mesh.trustDomain), http2: false });
-    cluster.transport_socket_matches = [{ name: 'tlsMode-istio', match: structOf({ [TLS_MODE_KEY]: 'istio' }), transport_socket: mtls }];
+    cluster.transport_socket_matches = [{ name: 'tlsMode-istio', match: struct({ [TLS_MODE_KEY]: 'istio' }), transport_socket: mtls }];
   }
   if (cluster.type === 'STRICT_DNS' || cluster.type === 'LOGICAL_DNS') {
     const labels = subset ? (dr?.spec.subsets?.find((s) => s.name === subset)?.labels ?? {}) : {};
@@ -133,6 +133,21 @@ export function buildSpecialClusters(push: PushContext): BuiltCluster[] {
   ];
 }
 
+/** Per workload port, the services it serves as Istio's cluster metadata writes them: {host, name, namespace}. */
+function inboundServices(push: PushContext, proxy: ProxyNode): Map<number, { host: string; name: string; namespace: string }[]> {
+  const byPort = new Map<number, { host: string; name: string; namespace: string }[]>();
+  for (const ep of push.inboundEndpoints(proxy)) {
+    const list = byPort.get(ep.endpointPort) ?? [];
+    if (list.some((s) => s.host === ep.hostname)) continue;
+    const namespace = push.service(ep.hostname)?.namespace ?? '';
+    // A Kubernetes-style host names its service by its first label; any other host is its own name (Istio's ServiceEntry rule).
+    const k8s = /^([^.]+)\.([^.]+)\.svc(\.|$)/.exec(ep.hostname);
+    list.push({ host: ep.hostname, name: k8s ? k8s[1]! : ep.hostname, namespace: k8s ? k8s[2]! : namespace });
+    byPort.set(ep.endpointPort, list);
+  }
+  return byPort;
+}
+
 /** The workload ports this proxy serves, each once: endpoint port and protocol. */
 export function inboundPorts(push: PushContext, proxy: ProxyNode): { port: number; servicePort: ServicePort }[] {
   const byPort = new Map<number, ServicePort>();
@@ -146,10 +161,13 @@ export function inboundPorts(push: PushContext, proxy: ProxyNode): { port: numbe
  * the runtime gives each app its own local port.
  */
 export function buildInboundClusters(push: PushContext, proxy: ProxyNode): BuiltCluster[] {
+  const services = inboundServices(push, proxy);
   return inboundPorts(push, proxy).map(({ port, servicePort }) => {
     const name = inboundClusterName(port);
     const value: Record<string, unknown> = {
       name,
+      // Istio's istio.services: the services this port serves, which the stats filter names destination_service by.
+      metadata: { filter_metadata: { istio: struct({ services: services.get(port) ?? [] }) } },
       type: 'STATIC',
       connect_timeout: duration(push.mesh.connectTimeout) ?? seconds(10),
       circuit_breakers: circuitBreakers(undefined),

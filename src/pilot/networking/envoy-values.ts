@@ -91,3 +91,18 @@ export function tcpProxyFilter(statPrefix: string, cluster: string | { name: str
     : cluster.length === 1 ? { cluster: cluster[0]!.name } : { weighted_clusters: { clusters: cluster } };
   return { name: 'envoy.filters.network.tcp_proxy', typed_config: typed(TypeUrl.TcpProxy, { stat_prefix: statPrefix, ...target }) };
 }
+
+/** A plain JSON value as a google.protobuf.Value in the encoder's object shape (protobufjs names well-known types camelCase). */
+function structValue(v: unknown): Record<string, unknown> {
+  if (v === null || v === undefined) return { nullValue: 0 };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(structValue) } };
+  return { structValue: struct(v as Record<string, unknown>) };
+}
+
+/** A plain JSON object as a google.protobuf.Struct (metadata.filter_metadata values). */
+export function struct(o: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, structValue(v)])) };
+}

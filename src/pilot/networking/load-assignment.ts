@@ -6,7 +6,7 @@ import type { ProxyNode, ServiceEndpoint, Locality } from '../model/index.ts';
 import type { MeshConfig } from '../../api/index.ts';
 import type { EffectivePolicy } from './traffic-policy.ts';
 import { labelsMatch } from './hosts.ts';
-import { socketAddress, u32 } from './envoy-values.ts';
+import { socketAddress, struct, u32 } from './envoy-values.ts';
 
 export interface LoadAssignmentInput {
   readonly clusterName: string;
@@ -31,11 +31,6 @@ interface LocalityGroup {
 export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
 export const TLS_MODE_KEY = 'tlsMode';
 const TRANSPORT_SOCKET_MATCH = 'envoy.transport_socket_match';
-
-/** A google.protobuf.Struct of strings in the encoder's object shape (protobufjs names well-known types camelCase). */
-export function structOf(values: Record<string, string>): Record<string, unknown> {
-  return { fields: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { stringValue: v }])) };
-}
 
 const HEALTH: Record<string, string> = { HEALTHY: 'HEALTHY', UNHEALTHY: 'UNHEALTHY', DRAINING: 'DRAINING' };
 
@@ -83,7 +78,7 @@ export function buildLoadAssignment(input: LoadAssignmentInput): Record<string, 
             load_balancing_weight: u32(Math.max(1, ep.workload.weight)),
           };
           // Auto mTLS picks the cluster's transport socket by this metadata.
-          if (ep.workload.labels[TLS_MODE_LABEL] === 'istio') lbe.metadata = { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: structOf({ [TLS_MODE_KEY]: 'istio' }) } };
+          if (ep.workload.labels[TLS_MODE_LABEL] === 'istio') lbe.metadata = { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: struct({ [TLS_MODE_KEY]: 'istio' }) } };
           return lbe;
         }),
         load_balancing_weight: u32(Math.max(1, g.weight)),

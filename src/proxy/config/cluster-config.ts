@@ -3,6 +3,7 @@
 // connections / 1024 pending / 1024 requests / 3 retries, dns refresh 5s.
 
 import { configError } from '../errors.ts';
+import { plainStruct } from './typed-struct.ts';
 import { durationMs, wrapped } from './values.ts';
 import type { TransportSocketMatch, UpstreamTransportSocket } from '../transport-sockets/transport-socket.ts';
 
@@ -74,8 +75,28 @@ export interface ClusterConfig {
   readonly transportSocket?: UpstreamTransportSocket;
   /** transport_socket_matches, chosen per endpoint by its metadata before transportSocket. */
   readonly transportSocketMatches?: readonly TransportSocketMatch[];
+  /** metadata.filter_metadata.istio.services (Istio): the services an inbound cluster serves, for telemetry labels. */
+  readonly istioServices?: readonly IstioServiceRef[];
   /** The decoded resource as received, for /config_dump. */
   readonly raw: unknown;
+}
+
+export interface IstioServiceRef {
+  readonly host: string;
+  readonly name: string;
+  readonly namespace: string;
+}
+
+/** Istio's cluster metadata `istio.services: [{host, name, namespace}]`; entries without a host are skipped. */
+function istioServicesOf(metadata: D | null | undefined): IstioServiceRef[] | undefined {
+  const istio = plainStruct(metadata?.filter_metadata?.istio);
+  if (!Array.isArray(istio.services)) return undefined;
+  const refs: IstioServiceRef[] = [];
+  for (const s of istio.services as Array<Record<string, unknown>>) {
+    if (!s || typeof s.host !== 'string' || !s.host) continue;
+    refs.push({ host: s.host, name: typeof s.name === 'string' ? s.name : s.host, namespace: typeof s.namespace === 'string' ? s.namespace : '' });
+  }
+  return refs;
 }
 
 type D = Record<string, any>;
@@ -133,6 +154,7 @@ export function decodeCluster(c: D, where = 'Cluster'): ClusterConfig {
   const t = (c.circuit_breakers?.thresholds ?? []).find((x: D) => x.priority === 'DEFAULT');
   const connectTimeoutMs = durationMs(c.connect_timeout, 5000);
   if (connectTimeoutMs <= 0) throw configError(`${path}.connect_timeout`, 'must be positive');
+  const istioServices = istioServicesOf(c.metadata);
   return {
     name: c.name,
     type,
@@ -154,6 +176,7 @@ export function decodeCluster(c: D, where = 'Cluster'): ClusterConfig {
     healthChecks: decodeHealthChecks(c.health_checks, path),
     lbExtras: decodeLbExtras(c, path),
     httpProtocol: decodeUpstreamProtocol(c, path),
+    ...(istioServices ? { istioServices } : {}),
     raw: c,
   };
 }

@@ -8,14 +8,17 @@
 // ones (the listener's traffic_direction; reporter: SERVER_GATEWAY forces
 // destination). Our side comes from the bootstrap node metadata; the peer
 // from the metadata exchange headers (peer-metadata.ts). destination_service
-// comes from the cluster name (`outbound|9080|v1|reviews.default.svc.cluster.local`)
-// or, failing that, the Host header (disable_host_header_fallback turns that off).
+// comes from the cluster name (`outbound|9080|v1|reviews.default.svc.cluster.local`),
+// an inbound cluster's `istio.services` metadata, or, failing those, the Host
+// header (disable_host_header_fallback turns that off).
 // Principals and connection_security_policy come from the downstream TLS
 // connection on the inbound side; the source reporter says "unknown", as Istio does.
 
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { ClusterConfig } from '../config/cluster-config.ts';
+import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { FactoryContext, HttpFilterExtension, HttpFilterFactory, NetworkFilterExtension, NetworkFilterFactory } from '../registry.ts';
 import type { FilterStatus, HttpFilter, HttpStream } from '../filters/http/http-filter.ts';
 import { plainStruct } from '../config/typed-struct.ts';
@@ -43,6 +46,9 @@ export class IstioStatsSettings {
   private readonly peerLabels = new Map<WorkloadInfo, string>();
   /** destination_service labels by cluster, then host. */
   private readonly serviceLabels = new Map<string, Map<string, string>>();
+  /** destination_service labels of clusters that carry istio.services metadata. */
+  private readonly metadataServiceLabels = new WeakMap<ClusterConfig, string>();
+  private readonly clusters: ClusterManager | undefined;
   private serviceCount = 0;
   /**
    * Series by peer labels, connection labels, service labels, then the
@@ -60,6 +66,7 @@ export class IstioStatsSettings {
     this.reporter = config.reporter === 'SERVER_GATEWAY' || ctx.trafficDirection === 'INBOUND' ? 'destination' : 'source';
     this.hostHeaderFallback = config.disable_host_header_fallback !== true;
     this.metrics = istioMetricsFor(ctx.stats);
+    this.clusters = ctx.clusters;
     this.selfLabels = workloadLabels(this.reporter, this.self);
   }
 
@@ -75,17 +82,31 @@ export class IstioStatsSettings {
     return l;
   }
 
-  /** destination_service{,_name,_namespace} from a cluster name or host; cached. */
+  /**
+   * destination_service{,_name,_namespace}, as Istio's plugin derives them:
+   * the first service in the cluster's `istio.services` metadata (Pilot
+   * writes it on inbound clusters); else the service host of an
+   * `outbound|...|HOST` cluster name; else the Host header. Passthrough and blackhole clusters are their own
+   * service name. Cached per cluster and host (per cluster config for
+   * metadata, which a cluster update replaces).
+   */
   service(cluster: string, host: string, peer: WorkloadInfo): string {
+    const config = this.clusters?.get(cluster)?.config;
+    const ref = config?.istioServices?.[0];
+    if (ref && config) {
+      let l = this.metadataServiceLabels.get(config);
+      if (l === undefined) this.metadataServiceLabels.set(config, (l = serviceLabels(ref.host, ref.name, ref.namespace)));
+      return l;
+    }
     let byHost = this.serviceLabels.get(cluster);
     let l = byHost?.get(host);
     if (l === undefined) {
       const fqdn = serviceHostOf(cluster) ?? (this.hostHeaderFallback && host ? host : undefined);
       const m = fqdn ? /^([^.]+)\.([^.]+)\.svc(\.|$)/.exec(fqdn) : null;
       const dest = this.reporter === 'destination' ? this.self : peer;
-      const name = m ? m[1] : (fqdn ?? 'unknown');
-      const ns = m ? m[2] : dest.namespace;
-      l = `destination_service="${escapeLabel(fqdn ?? 'unknown')}",destination_service_name="${escapeLabel(name)}",destination_service_namespace="${escapeLabel(ns)}"`;
+      const name = PASSTHROUGH_CLUSTERS.has(cluster) ? cluster : m ? m[1]! : (fqdn ?? 'unknown');
+      const ns = m ? m[2]! : dest.namespace;
+      l = serviceLabels(fqdn ?? 'unknown', name, ns);
       // Host values come from requests: cap what they can add.
       if (this.serviceCount >= 4096) {
         this.serviceLabels.clear();
@@ -128,6 +149,13 @@ export class IstioStatsSettings {
     }
     return s;
   }
+}
+
+/** Istio's catch-all clusters, which Istio's metrics name as the destination service. */
+const PASSTHROUGH_CLUSTERS = new Set(['PassthroughCluster', 'BlackHoleCluster', 'InboundPassthroughClusterIpv4', 'InboundPassthroughClusterIpv6']);
+
+function serviceLabels(host: string, name: string, namespace: string): string {
+  return `destination_service="${escapeLabel(host)}",destination_service_name="${escapeLabel(name)}",destination_service_namespace="${escapeLabel(namespace)}"`;
 }
 
 /** `outbound|9080|v1|reviews.default.svc.cluster.local` -> the service host; undefined for other names. */
