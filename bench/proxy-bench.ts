@@ -14,7 +14,8 @@
 //
 // usage: node bench/proxy-bench.ts [--seconds 15] [--rate 1000] [--connections 16]
 //          [--throughput-seconds 10] [--only mesh,mesh-mtls,...] [--no-stats] [--profile DIR] [--json FILE]
-//          [--sidecar-flags="--max-semi-space-size=2 ..."]   (extra node flags for our sidecars, to measure V8 settings)
+//          [--sidecar-flags="--max-semi-space-size=2 ..."]   (node flags for our sidecars instead of the
+//          runtime's SIDECAR_NODE_FLAGS, to measure V8 settings; "none" for V8's defaults)
 
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -25,6 +26,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SIDECAR_NODE_FLAGS } from '../src/runtime/sidecar/node-flags.ts';
 import { makeBenchCerts } from './proxy-bench/certs.ts';
 import type { BenchCerts } from './proxy-bench/certs.ts';
 import type { PairPorts } from './proxy-bench/configs.ts';
@@ -206,7 +208,8 @@ async function startPath(path: string, dir: string, certs: BenchCerts, origin: n
     const admin = { client: await freePort(), server: await freePort() };
     writeFileSync(files.client, JSON.stringify(clientSidecar(ports, certs, mtls, stats, admin.client)));
     writeFileSync(files.server, JSON.stringify(serverSidecar(ports, certs, mtls, stats, admin.server)));
-    const extra = args['sidecar-flags'].split(' ').filter(Boolean);
+    // By default the sidecars run with the flags the runtime gives them.
+    const extra = args['sidecar-flags'] === '' ? [...SIDECAR_NODE_FLAGS] : args['sidecar-flags'] === 'none' ? [] : args['sidecar-flags'].split(' ').filter(Boolean);
     const prof = (side: string): string[] => [...extra, ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(args.profile, path, side)}`] : [])];
     procs.push({ name: 'server sidecar', adminPort: admin.server, child: start(`${path}-server`, NODE, [...NODE_FLAGS, ...prof('server'), here('./proxy-bench/run-proxy.ts'), files.server], dir) });
     await waitPort(ports.server, procs[0].child, `${path} server sidecar`);

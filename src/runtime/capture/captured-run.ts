@@ -38,6 +38,7 @@ import { findExecutable, setupCapturedWorkload, upstreamsFromResolvConf } from '
 import type { CapturedWorkload, NameTable, Upstream } from '../../agent/capture/index.ts';
 import type { Logger } from '../../common/index.ts';
 import { prefixLines } from '../sidecar/app-process.ts';
+import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.ts';
 import { ControlPlaneClient, serviceEntryFor } from '../sidecar/control-plane-client.ts';
 import type { MeshServiceInfo } from '../sidecar/control-plane-client.ts';
 import { declaredService } from '../sidecar/sidecar.ts';
@@ -193,7 +194,7 @@ export async function runCapturedSidecar(o: SidecarOptions, net: CaptureNetworkO
     // The sidecar, inside, as 1337.
     // setpriv: uid/gid 1337, and SIGKILL when this process dies (even by SIGKILL), so nothing outlives the runtime.
     const user = workload.proxyUser;
-    const sc = workload.spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', process.execPath, '--disable-warning=ExperimentalWarning', SIDECAR_MAIN], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: '/', env: { ...process.env, HOME: '/tmp' } });
+    const sc = workload.spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', process.execPath, '--disable-warning=ExperimentalWarning', ...SIDECAR_NODE_FLAGS, SIDECAR_MAIN], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: '/', env: { ...process.env, HOME: '/tmp' } });
     sidecar = sc;
     const sidecarExit = exitOf(sc);
     const toSidecar = (m: ToSidecar): void => {
