@@ -11,7 +11,7 @@ export const ENV_KNOBS = {
   MESH_SERVER: { name: 'MESH_SERVER', description: 'URL of the control plane API the CLI talks to', defaultValue: 'http://127.0.0.1:15080' },
   MESH_DATA_DIR: { name: 'MESH_DATA_DIR', description: 'directory of the durable config store of `mesh control-plane`', defaultValue: '.mesh/data' },
   MESH_LOG_LEVEL: { name: 'MESH_LOG_LEVEL', description: 'log level: trace, debug, info, warn, error, silent', defaultValue: 'info' },
-  MESH_CACHE_DIR: { name: 'MESH_CACHE_DIR', description: 'cache of the parsed xDS protos (faster process start); `off`: none; unset: node_modules/.cache/mesh', defaultValue: '' },
+  MESH_CACHE_DIR: { name: 'MESH_CACHE_DIR', description: 'caches for a faster process start (parsed xDS protos, V8 compiled code); `off`: none; unset: node_modules/.cache/mesh', defaultValue: '' },
   MESH_WORKLOAD_CERT_TTL: { name: 'MESH_WORKLOAD_CERT_TTL', description: 'workload certificate lifetime `mesh run` asks Citadel for (6s, 90m, 24h); unset: the CA default', defaultValue: '' },
 } as const satisfies Record<string, EnvKnob>;
 

@@ -31,7 +31,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { getCompileCacheDir } from 'node:module';
+import { dirname, join } from 'node:path';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { findExecutable, setupCapturedWorkload, upstreamsFromResolvConf } from '../../agent/capture/index.ts';
@@ -50,6 +51,12 @@ import { assignVips, nameTable } from './vips.ts';
 
 /** How long the app has to exit after SIGTERM before SIGKILL. */
 const APP_GRACE_MS = 7000;
+/** The sidecar inside the namespace uses the compile cache `mesh` enabled (bin/mesh.js), through Node's variable. */
+function compileCacheEnv(): Record<string, string> {
+  const dir = getCompileCacheDir();
+  return dir ? { NODE_COMPILE_CACHE: dirname(dir) } : {};
+}
+
 const SIDECAR_MAIN = fileURLToPath(new URL('./sidecar-main.ts', import.meta.url));
 const SETPRIV = findExecutable('setpriv') ?? 'setpriv';
 
@@ -194,7 +201,7 @@ export async function runCapturedSidecar(o: SidecarOptions, net: CaptureNetworkO
     // The sidecar, inside, as 1337.
     // setpriv: uid/gid 1337, and SIGKILL when this process dies (even by SIGKILL), so nothing outlives the runtime.
     const user = workload.proxyUser;
-    const sc = workload.spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', process.execPath, '--disable-warning=ExperimentalWarning', ...SIDECAR_NODE_FLAGS, SIDECAR_MAIN], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: '/', env: { ...process.env, HOME: '/tmp' } });
+    const sc = workload.spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', process.execPath, '--disable-warning=ExperimentalWarning', ...SIDECAR_NODE_FLAGS, SIDECAR_MAIN], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: '/', env: { ...process.env, HOME: '/tmp', ...compileCacheEnv() } });
     sidecar = sc;
     const sidecarExit = exitOf(sc);
     const toSidecar = (m: ToSidecar): void => {
