@@ -131,12 +131,26 @@ function sameValue(a: ReportValue | undefined, b: ReportValue): boolean {
   return false;
 }
 
-/** Delta encoding only when no set drops an attribute the previous one had. */
+/**
+ * Delta encoding only when no set drops an attribute the previous one had.
+ * Bags of one logger list their attributes in the same order, so a walk of
+ * both key lists side by side usually answers without a lookup.
+ */
 function deltaSafe(bags: readonly ReportBag[]): boolean {
   for (let i = 1; i < bags.length; i++) {
+    const prev = bags[i - 1]!;
     const cur = bags[i]!;
-    for (const name of bags[i - 1]!.keys()) if (!cur.has(name)) return false;
+    if (sameKeyOrder(prev, cur)) continue;
+    for (const name of prev.keys()) if (!cur.has(name)) return false;
   }
+  return true;
+}
+
+/** Both bags have the same attribute names in the same order. */
+function sameKeyOrder(a: ReportBag, b: ReportBag): boolean {
+  if (a.size !== b.size) return false;
+  const bk = b.keys();
+  for (const name of a.keys()) if (bk.next().value !== name) return false;
   return true;
 }
 
@@ -175,30 +189,50 @@ export function ipBytes(text: string): Uint8Array | undefined {
   return out;
 }
 
+function put(out: D, field: string, key: number, value: unknown): void {
+  (out[field] ??= {})[key] = value;
+}
+
+/**
+ * One CompressedAttributes: `bag`'s attributes, or with `prev` only those
+ * whose value differs from prev's. The previous bag's values are read side
+ * by side while both list the same names in the same order (the usual case),
+ * by name otherwise.
+ */
 function compress(bag: ReportBag, prev: ReportBag | undefined, words: WordTable, typeOf: ((name: string) => string | undefined) | undefined): D {
   const out: D = {};
-  const put = (field: string, key: number, value: unknown): void => {
-    (out[field] ??= {})[key] = value;
-  };
+  const prevEntries = prev?.entries();
+  let aligned = prevEntries !== undefined;
   for (const [name, v] of bag) {
-    if (prev && sameValue(prev.get(name), v)) continue;
+    if (prev) {
+      let before: ReportValue | undefined;
+      if (aligned) {
+        const p = prevEntries!.next();
+        if (!p.done && p.value[0] === name) before = p.value[1];
+        else {
+          aligned = false;
+          before = prev.get(name);
+        }
+      } else before = prev.get(name);
+      if (sameValue(before, v)) continue;
+    }
     const n = words.index(name);
     if (typeof v === 'string') {
       const ip = typeOf?.(name) === 'IP_ADDRESS' ? ipBytes(v) : undefined;
-      if (ip) put('bytes', n, ip);
-      else put('strings', n, words.index(v));
+      if (ip) put(out, 'bytes', n, ip);
+      else put(out, 'strings', n, words.index(v));
     } else if (typeof v === 'number') {
       const type = typeOf?.(name);
-      if (type === 'DURATION') put('durations', n, duration(v));
-      else if (type === 'DOUBLE' || !Number.isSafeInteger(v)) put('doubles', n, v);
-      else put('int64s', n, v);
-    } else if (typeof v === 'boolean') put('bools', n, v);
-    else if (v instanceof Date) put('timestamps', n, timestamp(v.getTime()));
-    else if (v instanceof Uint8Array) put('bytes', n, v);
+      if (type === 'DURATION') put(out, 'durations', n, duration(v));
+      else if (type === 'DOUBLE' || !Number.isSafeInteger(v)) put(out, 'doubles', n, v);
+      else put(out, 'int64s', n, v);
+    } else if (typeof v === 'boolean') put(out, 'bools', n, v);
+    else if (v instanceof Date) put(out, 'timestamps', n, timestamp(v.getTime()));
+    else if (v instanceof Uint8Array) put(out, 'bytes', n, v);
     else {
       const entries: Record<number, number> = {};
       for (const [k, mv] of v) entries[words.index(k)] = words.index(mv);
-      put('string_maps', n, { entries });
+      put(out, 'string_maps', n, { entries });
     }
   }
   return out;

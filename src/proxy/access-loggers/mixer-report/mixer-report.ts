@@ -76,18 +76,96 @@ function stripMapped(ip: string): string {
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
 
-function splitPath(path: string): { urlPath: string; query: Map<string, string> } {
+/**
+ * Bags share what repeats between requests instead of building it again:
+ * the empty maps, the maps of the istio.mixer metadata (one per frozen
+ * object, so per source workload), and the parts below that depend on the
+ * connection or the cluster only. Shared values also make delta encoding's
+ * comparison with the previous bag an identity check. Bags and their
+ * values are read-only (ReportBag), so sharing is safe.
+ */
+const EMPTY_MAP: ReadonlyMap<string, string> = new Map();
+
+/** Bound of the small caches below: distinct content types and upstream clusters of one sidecar, a few in practice. */
+const MAX_CACHED = 256;
+
+function bounded<V>(cache: Map<string, V>, key: string, make: (key: string) => V): V {
+  let v = cache.get(key);
+  if (v === undefined && !cache.has(key)) {
+    v = make(key);
+    if (cache.size >= MAX_CACHED) cache.clear();
+    cache.set(key, v);
+  }
+  return v as V;
+}
+
+function splitPath(path: string): { urlPath: string; query: ReadonlyMap<string, string> } {
   const q = path.indexOf('?');
-  if (q < 0) return { urlPath: path, query: new Map() };
+  if (q < 0) return { urlPath: path, query: EMPTY_MAP };
   const query = new Map<string, string>();
   for (const [k, v] of new URLSearchParams(path.slice(q + 1))) if (!query.has(k)) query.set(k, v);
   return { urlPath: path.slice(0, q), query };
 }
 
-/** The destination host of an Istio cluster name, `outbound|9080|v1|reviews.default.svc.cluster.local`. */
-function hostOfCluster(cluster: string): string | undefined {
+interface ServiceParts {
+  readonly host: string;
+  readonly name: string | undefined;
+  readonly namespace: string | undefined;
+}
+
+/** destination.service.* of an Istio cluster name, `outbound|9080|v1|reviews.default.svc.cluster.local`; undefined for others. */
+function serviceOfCluster(cluster: string): ServiceParts | undefined {
   const parts = cluster.split('|');
-  return parts.length === 4 && parts[3] ? parts[3] : undefined;
+  const host = parts.length === 4 && parts[3] ? parts[3] : undefined;
+  if (!host) return undefined;
+  const [name, namespace] = host.split('.');
+  return { host, name, namespace };
+}
+const servicesByCluster = new Map<string, ServiceParts | undefined>();
+
+/** `request.headers` is only content-type: one map per value. */
+const headersByContentType = new Map<string, ReadonlyMap<string, string>>();
+const contentTypeHeaders = (ct: string): ReadonlyMap<string, string> => new Map([['content-type', ct]]);
+
+/** What a connection contributes to each of its bags, computed once per socket. */
+interface ConnectionParts {
+  readonly sourceIp: string | undefined;
+  readonly sourcePort: number | undefined;
+  readonly destinationIp: string | undefined;
+  readonly destinationPort: number | undefined;
+  readonly tls: boolean;
+  readonly peer: string | undefined;
+  readonly peerNamespace: string | undefined;
+}
+const connectionParts = new WeakMap<object, ConnectionParts>();
+
+function partsOf(socket: import('node:net').Socket | undefined): ConnectionParts {
+  let c = socket && connectionParts.get(socket);
+  if (c) return c;
+  const tls = tlsConnectionInfo(socket);
+  const peer = tls?.peerCertificatePresented ? tls.uriSanPeerCertificate[0] : undefined;
+  c = {
+    sourceIp: socket?.remoteAddress ? stripMapped(socket.remoteAddress) : undefined,
+    sourcePort: socket?.remoteAddress ? socket.remotePort : undefined,
+    destinationIp: socket?.localAddress ? stripMapped(socket.localAddress) : undefined,
+    destinationPort: socket?.localAddress ? socket.localPort : undefined,
+    tls: tls !== undefined,
+    peer,
+    peerNamespace: peer ? /\/ns\/([^/]+)\/sa\//.exec(peer)?.[1] : undefined,
+  };
+  // Node keeps a socket's addresses once read, and tlsConnectionInfo is per socket too: the parts
+  // cannot change. Not kept when the addresses were unreadable (a socket already closed).
+  if (socket && c.sourceIp !== undefined && c.destinationIp !== undefined) connectionParts.set(socket, c);
+  return c;
+}
+
+/** STRING_MAP values of frozen metadata objects (source.labels), one map per object. */
+const mapOfFrozen = new WeakMap<object, ReadonlyMap<string, string>>();
+
+function toMap(v: Record<string, unknown>): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const [k, mv] of Object.entries(v)) m.set(k, typeof mv === 'string' ? mv : JSON.stringify(mv));
+  return m;
 }
 
 /** A value of the istio.mixer metadata as it goes on the wire (Mixer types it by its vocabulary). */
@@ -95,8 +173,10 @@ function metadataValue(v: unknown): ReportValue | undefined {
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
   if (v instanceof Map) return v as ReadonlyMap<string, string>;
   if (v && typeof v === 'object' && !Array.isArray(v)) {
-    const m = new Map<string, string>();
-    for (const [k, mv] of Object.entries(v as Record<string, unknown>)) m.set(k, typeof mv === 'string' ? mv : JSON.stringify(mv));
+    // The istio.mixer filter's objects are frozen and shared by every request of a source.
+    if (!Object.isFrozen(v)) return toMap(v as Record<string, unknown>);
+    let m = mapOfFrozen.get(v);
+    if (!m) mapOfFrozen.set(v, (m = toMap(v as Record<string, unknown>)));
     return m;
   }
   return v === undefined || v === null ? undefined : JSON.stringify(v);
@@ -107,46 +187,41 @@ function metadataValue(v: unknown): ReportValue | undefined {
  * an ALS entry (attributesFromAccessLog), built directly, then the
  * istio.mixer metadata on top.
  */
-export function reportBag(e: AccessLogEntry, nodeId: string): ReportBag {
+export function reportBag(e: AccessLogEntry, nodeId: string, reporterKind: string = reporterKindOf(nodeId)): ReportBag {
   const b = new Map<string, ReportValue>();
   const set = (name: string, v: ReportValue | undefined): void => {
     if (v !== undefined && v !== '') b.set(name, v);
   };
-  const socket = e.socket;
-  if (socket?.remoteAddress) {
-    set('source.ip', stripMapped(socket.remoteAddress));
-    if (socket.remotePort) set('source.port', socket.remotePort);
+  const c = partsOf(e.socket);
+  if (c.sourceIp !== undefined) {
+    set('source.ip', c.sourceIp);
+    if (c.sourcePort) set('source.port', c.sourcePort);
   }
-  if (socket?.localAddress) {
-    set('destination.ip', stripMapped(socket.localAddress));
-    if (socket.localPort) set('destination.port', socket.localPort);
+  if (c.destinationIp !== undefined) {
+    set('destination.ip', c.destinationIp);
+    if (c.destinationPort) set('destination.port', c.destinationPort);
   }
-  const host = e.upstreamCluster ? hostOfCluster(e.upstreamCluster) : undefined;
-  if (host) {
-    const [name, ns] = host.split('.');
-    set('destination.service.host', host);
-    set('destination.service.name', name);
-    set('destination.service.namespace', ns);
+  const service = e.upstreamCluster ? bounded(servicesByCluster, e.upstreamCluster, serviceOfCluster) : undefined;
+  if (service) {
+    set('destination.service.host', service.host);
+    set('destination.service.name', service.name);
+    set('destination.service.namespace', service.namespace);
   }
-  const tls = tlsConnectionInfo(socket);
-  const peer = tls?.peerCertificatePresented ? tls.uriSanPeerCertificate[0] : undefined;
-  if (peer) {
-    set('source.principal', peer);
-    set('source.namespace', /\/ns\/([^/]+)\/sa\//.exec(peer)?.[1]);
+  if (c.peer) {
+    set('source.principal', c.peer);
+    set('source.namespace', c.peerNamespace);
     b.set('connection.mtls', true);
   }
   const h = e.requestHeaders;
-  const headers = new Map<string, string>();
   const contentType = h?.['content-type'];
-  if (typeof contentType === 'string') headers.set('content-type', contentType);
   const { urlPath, query } = splitPath(e.path);
-  b.set('request.headers', headers);
+  b.set('request.headers', typeof contentType === 'string' ? bounded(headersByContentType, contentType, contentTypeHeaders) : EMPTY_MAP);
   set('request.method', e.method);
   set('request.path', e.path);
   set('request.url_path', urlPath);
   b.set('request.query_params', query);
   set('request.host', e.authority);
-  set('request.scheme', tls ? 'https' : 'http');
+  set('request.scheme', c.tls ? 'https' : 'http');
   set('request.id', e.requestId);
   set('request.useragent', e.userAgent);
   set('request.referer', typeof h?.referer === 'string' ? h.referer : undefined);
@@ -155,7 +230,7 @@ export function reportBag(e: AccessLogEntry, nodeId: string): ReportBag {
   b.set('response.code', e.status);
   b.set('response.size', e.bytesSent);
   b.set('response.total_size', e.bytesSent);
-  b.set('response.headers', new Map());
+  b.set('response.headers', EMPTY_MAP);
   const start = new Date(e.startTime);
   b.set('request.time', start);
   b.set('response.duration', e.durationMs);
@@ -164,7 +239,7 @@ export function reportBag(e: AccessLogEntry, nodeId: string): ReportBag {
   b.set('context.time', start);
   b.set('context.proxy_error_code', e.flags || '-');
   if (nodeId) set('context.reporter.uid', nodeId);
-  b.set('context.reporter.kind', nodeId.split('~')[0] === 'router' ? 'outbound' : 'inbound');
+  b.set('context.reporter.kind', reporterKind);
   const meta = h ? filterMetadata(h, METADATA_NAMESPACE) : undefined;
   if (meta) {
     for (const name in meta) {
@@ -173,6 +248,10 @@ export function reportBag(e: AccessLogEntry, nodeId: string): ReportBag {
     }
   }
   return b;
+}
+
+function reporterKindOf(nodeId: string): string {
+  return nodeId.split('~')[0] === 'router' ? 'outbound' : 'inbound';
 }
 
 /** One buffer and one channel per report cluster: every HCM's logger with the same target shares it. */
@@ -324,7 +403,8 @@ export const mixerReportExtension: AccessLoggerExtension = {
     }
     const r = reporter;
     const nodeId = String(ctx.node?.id ?? '');
-    const logger: AccessLogger = { log: (entry) => r.push(reportBag(entry, nodeId)) };
+    const kind = reporterKindOf(nodeId);
+    const logger: AccessLogger = { log: (entry) => r.push(reportBag(entry, nodeId, kind)) };
     return { logger };
   },
 };

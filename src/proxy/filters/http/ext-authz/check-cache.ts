@@ -35,13 +35,21 @@ interface Entry {
   usesLeft: number;
 }
 
+/** One referenced-attribute list: its entries, and the last key built for it (see key()). */
+interface Signature {
+  readonly names: readonly string[];
+  readonly entries: Map<string, Entry>;
+  lastValues: readonly (string | undefined)[] | undefined;
+  lastKey: string;
+}
+
 const PER_REQUEST = new Set(['request.time', 'context.time', 'request.id', 'response.time']);
 const MAX_ENTRIES = 10_000;
 
 export class CheckCache {
   private readonly clock: Clock;
-  /** Referenced attribute lists seen (sorted, joined) -> entries by value key. */
-  private readonly bySignature = new Map<string, Map<string, Entry>>();
+  /** Referenced attribute lists seen (sorted, joined) -> the list and the entries by value key. */
+  private readonly bySignature = new Map<string, Signature>();
   private size = 0;
   hits = 0;
   misses = 0;
@@ -50,15 +58,33 @@ export class CheckCache {
     this.clock = clock;
   }
 
-  private static key(names: readonly string[], read: AttributeReader): string {
-    return JSON.stringify(names.map((n) => read(n) ?? null));
+  /**
+   * The values of the signature's names as one string (JSON, so distinct
+   * value lists give distinct keys). Requests of one source read the same
+   * value strings again and again: when every value equals the last
+   * request's, the last key string is reused (its hash is already known), so
+   * the common case builds no string.
+   */
+  private static key(sig: Signature, read: AttributeReader): string {
+    const names = sig.names;
+    const last = sig.lastValues;
+    if (last) {
+      let i = 0;
+      while (i < names.length && read(names[i]!) === last[i]) i++;
+      if (i === names.length) return sig.lastKey;
+    }
+    const values = names.map((n) => read(n));
+    const key = JSON.stringify(values.map((v) => v ?? null));
+    sig.lastValues = values;
+    sig.lastKey = key;
+    return key;
   }
 
   lookup(read: AttributeReader): CachedDecision | undefined {
     const now = this.clock.now();
-    for (const [signature, entries] of this.bySignature) {
-      const names = signature === '' ? [] : signature.split('\n');
-      const key = CheckCache.key(names, read);
+    for (const sig of this.bySignature.values()) {
+      const entries = sig.entries;
+      const key = CheckCache.key(sig, read);
       const e = entries.get(key);
       if (!e) continue;
       if (e.expiresAt <= now || e.usesLeft <= 0) {
@@ -79,16 +105,17 @@ export class CheckCache {
     if (hints.referencedAttributes.some((a) => PER_REQUEST.has(a))) return;
     const names = [...new Set(hints.referencedAttributes)].sort();
     const signature = names.join('\n');
-    let entries = this.bySignature.get(signature);
-    if (!entries) this.bySignature.set(signature, (entries = new Map()));
+    let sig = this.bySignature.get(signature);
+    if (!sig) this.bySignature.set(signature, (sig = { names, entries: new Map(), lastValues: undefined, lastKey: '' }));
+    const entries = sig.entries;
     if (this.size >= MAX_ENTRIES) this.evictOne();
-    const key = CheckCache.key(names, read);
+    const key = CheckCache.key(sig, read);
     if (!entries.has(key)) this.size++;
     entries.set(key, { decision, expiresAt: this.clock.now() + hints.validDurationMs, usesLeft: hints.validUseCount });
   }
 
   private evictOne(): void {
-    for (const entries of this.bySignature.values()) {
+    for (const { entries } of this.bySignature.values()) {
       const first = entries.keys().next();
       if (!first.done) {
         entries.delete(first.value);

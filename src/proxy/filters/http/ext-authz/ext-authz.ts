@@ -22,7 +22,7 @@ import type { ClusterManager } from '../../../upstream/cluster-manager.ts';
 import { connectionFacts } from '../../../rbac/connection-facts.ts';
 import { headerValue } from '../../../rbac/http-request.ts';
 import { valueMatcher } from '../../../rbac/rbac-engine.ts';
-import { filterMetadata, setFilterMetadata } from '../../../rbac/stream-metadata.ts';
+import { filterMetadata, metadataText, setFilterMetadata } from '../../../rbac/stream-metadata.ts';
 import type { FilterStatus, HttpFilter, HttpStream } from '../http-filter.ts';
 import type { AttributeReader, CacheHints, CachedDecision } from './check-cache.ts';
 import { CheckCache } from './check-cache.ts';
@@ -265,7 +265,8 @@ export class ExtAuthzFilter implements HttpFilter {
       if (name === 'request.auth.principal') return auth?.['request.auth.principal'] as string | undefined;
       // Attributes the istio.mixer filter put in the metadata (source.labels, destination.service.host, ...).
       const mixer = filterMetadata(req, MIXER_CACHE_NAMESPACE)?.[name];
-      if (mixer !== undefined) return typeof mixer === 'string' ? mixer : JSON.stringify(mixer);
+      // Non-string values (source.labels) as JSON text, remembered per frozen object.
+      if (mixer !== undefined) return mixer === null ? 'null' : metadataText(mixer);
       return undefined;
     };
   }

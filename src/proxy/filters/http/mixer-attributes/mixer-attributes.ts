@@ -70,14 +70,36 @@ export function serviceAttributes(cluster: string | undefined): Attrs {
   return out;
 }
 
+/**
+ * Bound of each cache below. The header values a server sidecar sees are one
+ * per calling workload and destination service, the clusters an outbound
+ * sidecar routes to one per service port: a handful in practice. A client
+ * that sends arbitrary values only makes the cache start over.
+ */
 const MAX_CACHED = 1024;
+/** Principals remembered per header value: the mTLS peers of one source workload (usually one). */
+const MAX_PRINCIPALS = 16;
+
+/** Freezes an attribute object and its source.labels map: cached objects are shared by every request. */
+function frozen(a: Attrs): Attrs {
+  for (const v of Object.values(a)) if (v && typeof v === 'object') Object.freeze(v);
+  return Object.freeze(a);
+}
+
+/** Inbound: the request's istio.mixer metadata for one header value, without and with an mTLS peer. */
+interface Inbound {
+  /** The forwarded attributes with this workload's on top (no peer certificate). */
+  readonly plain: Attrs;
+  /** The same with source.principal (and source.namespace) of each peer seen. */
+  readonly byPrincipal: Map<string, Attrs>;
+}
 
 class Settings {
   readonly inbound: boolean;
   readonly self: Attrs;
-  /** Outbound: the header value per cluster. Inbound: the parsed attributes per header value. */
+  /** Outbound: the header value per cluster. Inbound: the metadata per header value ('' when absent). */
   readonly headerByCluster = new Map<string, string>();
-  readonly parsed = new Map<string, Attrs>();
+  readonly parsed = new Map<string, Inbound>();
 
   constructor(inbound: boolean, node: Readonly<Record<string, any>> | undefined) {
     this.inbound = inbound;
@@ -94,27 +116,48 @@ class Settings {
     return h;
   }
 
-  parse(value: string): Attrs {
-    let a = this.parsed.get(value);
-    if (a) return a;
-    a = {};
-    try {
-      const raw = JSON.parse(Buffer.from(value, 'base64').toString('utf8')) as unknown;
-      if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
-        for (const [k, v] of Object.entries(raw as Attrs)) {
-          if (!FORWARDABLE.has(k)) continue;
-          if (k === 'source.labels') {
-            if (v && typeof v === 'object' && !Array.isArray(v)) a[k] = Object.fromEntries(Object.entries(v as Attrs).map(([lk, lv]) => [lk, String(lv)]));
-          } else if (typeof v === 'string') a[k] = v;
-        }
-      }
-    } catch {
-      // a malformed header forwards nothing
+  /** The (frozen, shared) metadata of a request with header `value` from peer `principal` ('' without mTLS). */
+  metadata(value: string, principal: string): Attrs {
+    let e = this.parsed.get(value);
+    if (!e) {
+      e = { plain: frozen({ ...parse(value), ...this.self }), byPrincipal: new Map() };
+      if (this.parsed.size >= MAX_CACHED) this.parsed.clear();
+      this.parsed.set(value, e);
     }
-    if (this.parsed.size >= MAX_CACHED) this.parsed.clear();
-    this.parsed.set(value, a);
+    if (!principal) return e.plain;
+    let a = e.byPrincipal.get(principal);
+    if (!a) {
+      a = { ...e.plain };
+      a['source.principal'] = principal;
+      const ns = /\/ns\/([^/]+)\//.exec(principal)?.[1];
+      if (ns) a['source.namespace'] = ns;
+      else delete a['source.namespace'];
+      frozen(a);
+      if (e.byPrincipal.size >= MAX_PRINCIPALS) e.byPrincipal.clear();
+      e.byPrincipal.set(principal, a);
+    }
     return a;
   }
+}
+
+/** The forwardable attributes of a header value; nothing for a malformed one. */
+function parse(value: string): Attrs {
+  const a: Attrs = {};
+  if (!value) return a;
+  try {
+    const raw = JSON.parse(Buffer.from(value, 'base64').toString('utf8')) as unknown;
+    if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+      for (const [k, v] of Object.entries(raw as Attrs)) {
+        if (!FORWARDABLE.has(k)) continue;
+        if (k === 'source.labels') {
+          if (v && typeof v === 'object' && !Array.isArray(v)) a[k] = Object.fromEntries(Object.entries(v as Attrs).map(([lk, lv]) => [lk, String(lv)]));
+        } else if (typeof v === 'string') a[k] = v;
+      }
+    }
+  } catch {
+    // a malformed header forwards nothing
+  }
+  return a;
 }
 
 function routeCluster(s: HttpStream): string {
@@ -138,14 +181,8 @@ class MixerAttributesFilter implements HttpFilter {
     }
     const forwarded = h[FORWARD_HEADER];
     delete h[FORWARD_HEADER];
-    const attrs: Attrs = { ...(typeof forwarded === 'string' ? this.st.parse(forwarded) : {}), ...this.st.self };
-    const conn = connectionFacts(s.req.socket);
-    if (conn.principal) {
-      attrs['source.principal'] = conn.principal;
-      const ns = /\/ns\/([^/]+)\//.exec(conn.principal)?.[1];
-      if (ns) attrs['source.namespace'] = ns;
-      else delete attrs['source.namespace'];
-    }
+    // Shared by every request of the same source and peer: handed over, never copied (stream-metadata.ts).
+    const attrs = this.st.metadata(typeof forwarded === 'string' ? forwarded : '', connectionFacts(s.req.socket).principal);
     setFilterMetadata(s.req, MIXER_METADATA_NAMESPACE, attrs);
     // Access loggers see the request headers object, not the request: the same metadata under it.
     setFilterMetadata(h, MIXER_METADATA_NAMESPACE, attrs);

@@ -34,7 +34,7 @@ import type { HttpFilterExtension } from '../../../registry.ts';
 import type { ClusterManager } from '../../../upstream/cluster-manager.ts';
 import { connectionFacts } from '../../../rbac/connection-facts.ts';
 import { headerValue } from '../../../rbac/http-request.ts';
-import { filterMetadata } from '../../../rbac/stream-metadata.ts';
+import { filterMetadata, metadataText } from '../../../rbac/stream-metadata.ts';
 import type { FilterStatus, HttpFilter, HttpStream } from '../http-filter.ts';
 import type { QuotaEntry } from './quota-cache.ts';
 import { QuotaCache } from './quota-cache.ts';
@@ -72,16 +72,18 @@ interface Settings {
   quotaServer: boolean;
 }
 
-type Entry = { key: string; value: string };
-/** One action: the entry it adds, null to drop the descriptor, undefined to add nothing (skip_if_absent). */
-type ActionFn = (s: HttpStream) => Entry | null | undefined;
+/**
+ * One action: the value of the entry it adds under its fixed key, null to
+ * drop the descriptor, undefined to add nothing (skip_if_absent).
+ */
+type ActionFn = (s: HttpStream) => string | null | undefined;
 
-function text(v: unknown): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  return typeof v === 'string' ? v : JSON.stringify(v);
+interface Action {
+  readonly key: string;
+  readonly value: ActionFn;
 }
 
-function metadataAction(m: D, path: string): ActionFn {
+function metadataAction(m: D, path: string): Action {
   const key = m.metadata_key?.key;
   if (!key) throw configError(`${path}.metadata_key.key`, 'must not be empty');
   if (m.source !== undefined && m.source !== 'DYNAMIC' && m.source !== 0) throw configError(`${path}.source`, 'only DYNAMIC metadata is supported');
@@ -89,46 +91,55 @@ function metadataAction(m: D, path: string): ActionFn {
   const descriptorKey = String(m.descriptor_key ?? '');
   const def = m.default_value ? String(m.default_value) : undefined;
   const skip = m.skip_if_absent === true;
-  return (s) => {
-    let v: unknown = filterMetadata(s.req, key);
-    for (const seg of segments) v = v !== null && typeof v === 'object' ? (v as D)[seg] : undefined;
-    const t = text(v) ?? def;
-    if (t === undefined || t === '') return skip ? undefined : null;
-    return { key: descriptorKey, value: t };
+  return {
+    key: descriptorKey,
+    value: (s) => {
+      let v: unknown = filterMetadata(s.req, key);
+      for (const seg of segments) v = v !== null && typeof v === 'object' ? (v as D)[seg] : undefined;
+      // Non-string values (source.labels) as JSON text, remembered per frozen object.
+      const t = metadataText(v) ?? def;
+      if (t === undefined || t === '') return skip ? undefined : null;
+      return t;
+    },
   };
 }
 
-function compileAction(a: D, path: string): ActionFn {
+function compileAction(a: D, path: string): Action {
   if (a.generic_key) {
-    const e = { key: String(a.generic_key.descriptor_key || 'generic_key'), value: String(a.generic_key.descriptor_value ?? '') };
-    return () => e;
+    const value = String(a.generic_key.descriptor_value ?? '');
+    return { key: String(a.generic_key.descriptor_key || 'generic_key'), value: () => value };
   }
   if (a.request_headers) {
     const h = String(a.request_headers.header_name ?? '').toLowerCase();
-    const key = String(a.request_headers.descriptor_key ?? '');
     const skip = a.request_headers.skip_if_absent === true;
-    return (s) => {
-      const v = h === ':path' ? s.req.url : h === ':method' ? s.req.method : headerValue(s.req, s.host, h);
-      if (v === undefined || v === '') return skip ? undefined : null;
-      return { key, value: v };
+    return {
+      key: String(a.request_headers.descriptor_key ?? ''),
+      value: (s) => {
+        const v = h === ':path' ? s.req.url : h === ':method' ? s.req.method : headerValue(s.req, s.host, h);
+        if (v === undefined || v === '') return skip ? undefined : null;
+        return v;
+      },
     };
   }
-  if (a.remote_address) return (s) => ({ key: 'remote_address', value: connectionFacts(s.req.socket).directRemoteIp });
-  if (a.destination_cluster) return (s) => (s.upstreamCluster || clusterOfRoute(s) ? { key: 'destination_cluster', value: s.upstreamCluster || clusterOfRoute(s) } : null);
-  if (a.source_cluster) return () => ({ key: 'source_cluster', value: '' });
+  if (a.remote_address) return { key: 'remote_address', value: (s) => connectionFacts(s.req.socket).directRemoteIp };
+  if (a.destination_cluster) return { key: 'destination_cluster', value: (s) => s.upstreamCluster || clusterOfRoute(s) || null };
+  if (a.source_cluster) return { key: 'source_cluster', value: () => '' };
   if (a.header_value_match) {
     const m = a.header_value_match;
     const expect = m.expect_match?.value ?? true;
     const headers: D[] = m.headers ?? [];
-    const e = { key: String(m.descriptor_key || 'header_match'), value: String(m.descriptor_value ?? '') };
-    return (s) => {
-      const all = headers.every((hm) => {
-        const v = headerValue(s.req, s.host, String(hm.name).toLowerCase());
-        const present = v !== undefined;
-        const ok = hm.present_match !== undefined ? present === Boolean(hm.present_match) : hm.string_match?.exact !== undefined ? v === hm.string_match.exact : hm.exact_match !== undefined ? v === hm.exact_match : present;
-        return hm.invert_match ? !ok : ok;
-      });
-      return all === expect ? e : null;
+    const value = String(m.descriptor_value ?? '');
+    return {
+      key: String(m.descriptor_key || 'header_match'),
+      value: (s) => {
+        const all = headers.every((hm) => {
+          const v = headerValue(s.req, s.host, String(hm.name).toLowerCase());
+          const present = v !== undefined;
+          const ok = hm.present_match !== undefined ? present === Boolean(hm.present_match) : hm.string_match?.exact !== undefined ? v === hm.string_match.exact : hm.exact_match !== undefined ? v === hm.exact_match : present;
+          return hm.invert_match ? !ok : ok;
+        });
+        return all === expect ? value : null;
+      },
     };
   }
   if (a.metadata) return metadataAction(a.metadata, `${path}.metadata`);
@@ -141,8 +152,86 @@ function clusterOfRoute(s: HttpStream): string {
   return a?.type === 'cluster' ? (a.cluster ?? '') : '';
 }
 
-interface CompiledRateLimits {
-  readonly descriptors: readonly (readonly ActionFn[])[];
+/** A request's descriptors, built once per distinct set of action outputs and shared (never mutated). */
+interface DescriptorSet {
+  readonly domain: string;
+  readonly descriptors: readonly D[];
+  /** The quota cache's key: domain and descriptors as text, computed once. */
+  readonly key: string;
+}
+
+/** A node of the descriptor memo: one level per action evaluated, keyed by its output. */
+interface MemoNode {
+  readonly next: Map<string | null | undefined, MemoNode>;
+  set?: DescriptorSet;
+}
+
+/**
+ * Distinct descriptor sets remembered per route config. Requests of the same
+ * source and path give the same action outputs, so most find their set
+ * without building a string. Per-request values (request_headers on an id)
+ * would fill it: past the bound it starts over.
+ */
+const MAX_MEMO_SETS = 4096;
+
+class CompiledRateLimits {
+  readonly descriptors: readonly (readonly Action[])[];
+  /** Outputs of the actions in order, then the domain -> the descriptor set. */
+  private memo: MemoNode = { next: new Map() };
+  private sets = 0;
+
+  constructor(descriptors: readonly (readonly Action[])[]) {
+    this.descriptors = descriptors;
+  }
+
+  /**
+   * The request's descriptor set, or undefined when every descriptor is
+   * dropped. Envoy's rules: an action producing nothing (null) drops its
+   * descriptor and the rest of its actions are not run; undefined adds no
+   * entry; a descriptor without entries is dropped.
+   */
+  descriptorSet(s: HttpStream, domain: string): DescriptorSet | undefined {
+    let node = this.memo;
+    for (const actions of this.descriptors) {
+      for (const action of actions) {
+        const v = action.value(s);
+        let child = node.next.get(v);
+        if (!child) node.next.set(v, (child = { next: new Map() }));
+        node = child;
+        if (v === null) break;
+      }
+    }
+    let leaf = node.next.get(domain);
+    if (!leaf) node.next.set(domain, (leaf = { next: new Map() }));
+    if (leaf.set === undefined) {
+      if (this.sets >= MAX_MEMO_SETS) {
+        this.memo = { next: new Map() };
+        this.sets = 0;
+        return this.build(s, domain);
+      }
+      leaf.set = this.build(s, domain);
+      this.sets++;
+    }
+    return leaf.set.descriptors.length > 0 ? leaf.set : undefined;
+  }
+
+  private build(s: HttpStream, domain: string): DescriptorSet {
+    const out: D[] = [];
+    for (const actions of this.descriptors) {
+      const entries: { key: string; value: string }[] = [];
+      let drop = false;
+      for (const action of actions) {
+        const v = action.value(s);
+        if (v === null) {
+          drop = true;
+          break;
+        }
+        if (v !== undefined) entries.push({ key: action.key, value: v });
+      }
+      if (!drop && entries.length > 0) out.push({ entries });
+    }
+    return { domain, descriptors: out, key: `${domain}\n${JSON.stringify(out)}` };
+  }
 }
 
 const compiled = new WeakMap<object, CompiledRateLimits>();
@@ -151,28 +240,10 @@ function compile(perRoute: D, path: string): CompiledRateLimits {
   let c = compiled.get(perRoute);
   if (!c) {
     const list: D[] = perRoute.rate_limits ?? [];
-    c = { descriptors: list.map((rl, i) => (rl.actions ?? []).map((a: D, j: number) => compileAction(a, `${path}.rate_limits[${i}].actions[${j}]`))) };
+    c = new CompiledRateLimits(list.map((rl, i) => (rl.actions ?? []).map((a: D, j: number) => compileAction(a, `${path}.rate_limits[${i}].actions[${j}]`))));
     compiled.set(perRoute, c);
   }
   return c;
-}
-
-function descriptorsFor(s: HttpStream, rl: CompiledRateLimits): D[] {
-  const out: D[] = [];
-  for (const actions of rl.descriptors) {
-    const entries: Entry[] = [];
-    let drop = false;
-    for (const fn of actions) {
-      const e = fn(s);
-      if (e === null) {
-        drop = true;
-        break;
-      }
-      if (e) entries.push(e);
-    }
-    if (!drop && entries.length > 0) out.push({ entries });
-  }
-  return out;
 }
 
 /** One ShouldRateLimit call on the wire; requests without a token wait on it (quota servers only). */
@@ -224,7 +295,7 @@ function resetMsOf(resp: D): number | undefined {
 class RateLimitFilter implements HttpFilter {
   private readonly st: Settings;
   private stream: HttpStream | undefined;
-  private request: { domain: string; descriptors: D[] } | undefined;
+  private request: DescriptorSet | undefined;
   private fetch: Fetch | undefined;
 
   constructor(st: Settings) {
@@ -235,12 +306,12 @@ class RateLimitFilter implements HttpFilter {
     const st = this.st;
     const per = s.route.perFilterConfig.get(st.name) ?? s.virtualHost.perFilterConfig?.get(st.name);
     if (!per || per.disabled) return 'continue';
-    const descriptors = descriptorsFor(s, compile(per.config, st.name));
-    if (descriptors.length === 0) return 'continue';
     const domain = (per.config.domain as string | undefined) || st.domain;
+    const set = compile(per.config, st.name).descriptorSet(s, domain);
+    if (!set) return 'continue';
     this.stream = s;
-    this.request = { domain, descriptors };
-    const entry = st.cache.entry(`${domain}\n${JSON.stringify(descriptors)}`);
+    this.request = set;
+    const entry = st.cache.entry(set.key);
     const now = Date.now();
     const decision = entry.take(now);
     if (decision === 'allow') {
@@ -342,7 +413,7 @@ class RateLimitFilter implements HttpFilter {
  * request; without, it is a background refresh. While it is on the wire,
  * requests of a quota server's descriptor set without a token wait on it.
  */
-function startFetch(st: Settings, entry: QuotaEntry, request: { domain: string; descriptors: D[] }, owner: RateLimitFilter | undefined): Fetch | undefined {
+function startFetch(st: Settings, entry: QuotaEntry, request: DescriptorSet, owner: RateLimitFilter | undefined): Fetch | undefined {
   const client = rlsClient(st);
   if (!client) {
     if (owner) owner.failed();
