@@ -21,7 +21,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -30,8 +29,10 @@ import { parseArgs } from 'node:util';
 import { makeBenchCerts } from './proxy-bench/certs.ts';
 import type { PairPorts } from './proxy-bench/configs.ts';
 import { clientSidecar, originNginx, serverSidecar } from './proxy-bench/configs.ts';
+import { children, freePort, killChildrenOnExit, stop, waitPort } from './proxy-bench/processes.ts';
 import type { MixerPolicy } from '../src/pilot/networking/policy/mixer-wiring.ts';
 import { MIXER_CLUSTER, rewriteListener } from '../src/pilot/networking/policy/mixer-wiring.ts';
+import { memquotaSpec, REQUEST_COUNT_DIMENSIONS, requestCounterYaml, requestCountQuotaYaml, versionWhitelistYaml } from '../test/mixer/mixer-config-fixtures.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -55,145 +56,24 @@ const MESH_BIN = here('../bin/mesh.js');
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim() || 100);
 const SERVICE = 'server.bench.svc.cluster.local';
 
-const MIXER_CONFIG = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: versions, namespace: istio-system }
-spec:
-  compiledAdapter: listchecker
-  params: { overrides: [v1, v2], blacklist: false }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: sourceversion, namespace: istio-system }
-spec: { compiledTemplate: listentry, params: { value: 'source.labels["version"] | "none"' } }
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: checkversion, namespace: istio-system }
-spec:
-  actions: [{ handler: versions, instances: [sourceversion] }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: quotahandler, namespace: istio-system }
-spec:
-  compiledAdapter: memquota
-  params:
-    quotas:
-    - { name: requestcountquota.instance.istio-system, maxAmount: 100000000, validDuration: 1s }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: requestcountquota, namespace: istio-system }
-spec:
-  compiledTemplate: quota
-  params:
-    dimensions:
-      source: source.labels["app"] | "unknown"
-      destination: destination.service.host | "unknown"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: quota, namespace: istio-system }
-spec:
-  actions: [{ handler: quotahandler, instances: [requestcountquota] }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: QuotaSpec
-metadata: { name: request-count, namespace: istio-system }
-spec:
-  rules:
-  - quotas: [{ charge: 1, quota: requestcountquota }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: QuotaSpecBinding
-metadata: { name: request-count, namespace: istio-system }
-spec:
-  quotaSpecs: [{ name: request-count, namespace: istio-system }]
-  services: [{ name: server, namespace: bench }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: prom, namespace: istio-system }
-spec:
-  compiledAdapter: prometheus
-  params:
-    metrics:
-    - name: bench_requests_total
-      instanceName: benchrequestcount.istio-system
-      kind: COUNTER
-      labelNames: [response_code, destination_service, source_version, reporter]
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: benchrequestcount, namespace: istio-system }
-spec:
-  compiledTemplate: metric
-  params:
-    value: "1"
-    dimensions:
-      response_code: response.code | 0
-      destination_service: destination.service.host | "unknown"
-      source_version: source.labels["version"] | "unknown"
-      reporter: context.reporter.kind | "unknown"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: telemetry, namespace: istio-system }
-spec:
-  match: context.protocol == "http"
-  actions: [{ handler: prom, instances: [benchrequestcount] }]
-`;
+/** check (listchecker), quota (memquota, a high limit) and report (a prometheus counter). */
+const MIXER_CONFIG = [
+  versionWhitelistYaml({ instance: 'sourceversion' }),
+  requestCountQuotaYaml({
+    handlerSpec: memquotaSpec({ maxAmount: 100000000, validDuration: '1s' }),
+    dimensions: { source: 'source.labels["app"] | "unknown"', destination: 'destination.service.host | "unknown"' },
+    service: { name: 'server', namespace: 'bench' },
+  }),
+  requestCounterYaml({ handler: 'prom', metric: 'bench_requests_total', instance: 'benchrequestcount', rule: 'telemetry', dimensions: REQUEST_COUNT_DIMENSIONS, match: 'context.protocol == "http"' }),
+].join('---');
 
-const children = new Set<ChildProcess>();
-function cleanup(): void {
-  for (const c of children) if (c.exitCode === null && c.pid) c.kill('SIGKILL');
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    cleanup();
-    process.exit(130);
-  });
-}
-process.once('exit', cleanup);
+killChildrenOnExit(['SIGINT', 'SIGTERM']);
 
 function start(cmd: string, argv: string[], stdout: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
   const child = spawn(cmd, argv, { stdio: ['ignore', stdout, 'inherit'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const p = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
-
-async function waitPort(port: number, child: ChildProcess, name: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${name} did not listen on ${port}`);
 }
 
 function cpuSeconds(pid: number): number {

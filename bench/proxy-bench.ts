@@ -21,7 +21,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +30,7 @@ import { makeBenchCerts } from './proxy-bench/certs.ts';
 import type { BenchCerts } from './proxy-bench/certs.ts';
 import type { PairPorts } from './proxy-bench/configs.ts';
 import { clientSidecar, haproxyPair, nginxPair, originNginx, serverSidecar } from './proxy-bench/configs.ts';
+import { children, freePort, killChildrenOnExit, stop, waitPort } from './proxy-bench/processes.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -55,16 +55,7 @@ const NODE_FLAGS = ['--disable-warning=ExperimentalWarning'];
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim() || 100);
 
-const children = new Set<ChildProcess>();
-
-function cleanup(): void {
-  for (const c of children) if (c.exitCode === null && c.pid) c.kill('SIGKILL');
-}
-process.once('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
-process.once('exit', cleanup);
+killChildrenOnExit(['SIGINT']);
 
 function which(bin: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
@@ -82,31 +73,6 @@ function ensureTools(): { nginx: boolean; haproxy: boolean; wrk: boolean } {
   return { nginx: which('nginx'), haproxy: which('haproxy'), wrk: which('wrk') };
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const p = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
-
-async function waitPort(port: number, child: ChildProcess, name: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${name} did not listen on ${port}`);
-}
-
 function start(name: string, cmd: string, argv: string[], dir: string): ChildProcess {
   const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
@@ -117,15 +83,6 @@ function start(name: string, cmd: string, argv: string[], dir: string): ChildPro
   });
   children.add(child);
   return child;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
 }
 
 /** utime and stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat). */

@@ -35,6 +35,7 @@ import {
   findExecutable as which,
 } from '../../src/agent/capture/index.ts';
 import type { BridgeInfo, WorkloadNamespace } from '../../src/agent/capture/index.ts';
+import { freeSubnet } from '../helpers/free-subnet.ts';
 
 const support = captureSupport();
 const skip = support.ok ? false : `traffic capture unavailable: ${support.reason}`;
@@ -42,18 +43,6 @@ const FIXTURE = fileURLToPath(new URL('./fixtures/ns-peer.ts', import.meta.url))
 const tag = randomBytes(3).toString('hex');
 const NS_PREFIX = `mesh-tcap${tag}-`;
 const BRIDGE = `mesh-br${tag}`;
-
-/** A /24 in 10.0.0.0/8 that overlaps no route the host already has. */
-async function freeSubnet(): Promise<string> {
-  const routes = (await run('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout;
-  const prefixes = [...routes.matchAll(/^(?:\S+\s+)?(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?/gm)].map((m) => `${m[1]}/${m[2] ?? '32'}`);
-  for (let i = 0; i < 50; i++) {
-    const subnet = `10.${200 + (randomBytes(1)[0] % 50)}.${randomBytes(1)[0]}.0/24`;
-    const clash = prefixes.some((p) => inSubnet(p.split('/')[0], subnet) || (Number(p.split('/')[1]) <= 24 && inSubnet(subnet.split('/')[0], p)));
-    if (!clash) return subnet;
-  }
-  throw new Error('no free 10.x subnet');
-}
 
 const children: ChildProcess[] = [];
 

@@ -8,35 +8,11 @@ import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { runMesh, SAMPLES, startControlPlane, tempDir } from '../helpers/processes.ts';
 import type { RunningControlPlane } from '../helpers/processes.ts';
+import { virtualServiceYaml } from '../helpers/virtual-service-yaml.ts';
 
-const REVIEWS_V1ALPHA3 = `apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts:
-  - reviews
-  http:
-  - route:
-    - destination:
-        host: reviews
-        subset: v1
-`;
+const REVIEWS_V1ALPHA3 = virtualServiceYaml({ apiVersion: 'networking.istio.io/v1alpha3', host: 'reviews', subset: 'v1' });
 
-const BAD_WEIGHTS = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts:
-  - reviews
-  http:
-  - route:
-    - destination:
-        host: reviews
-        subset: v1
-      weight: -5
-`;
+const BAD_WEIGHTS = virtualServiceYaml({ host: 'reviews', subset: 'v1', weight: -5 });
 
 describe('mesh without a control plane', () => {
   test('--help lists the commands and exits 0', async () => {

@@ -27,11 +27,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
-import { deleteBridge, deleteWorkloadNamespace, hostVethName, inSubnet, listNamespaces, runCommand } from '../../src/agent/capture/index.ts';
+import { deleteBridge, deleteWorkloadNamespace, hostVethName, listNamespaces, runCommand } from '../../src/agent/capture/index.ts';
 import { captureAvailable } from '../../src/runtime/capture/mode.ts';
+import { freeSubnet } from '../helpers/free-subnet.ts';
 import { REPO_ROOT, runMesh, SAMPLES, tempDir } from '../helpers/processes.ts';
 import { freePort } from '../../src/runtime/sidecar/local-addresses.ts';
-import { alive, eventually, startMesh } from '../runtime/helpers.ts';
+import { alive, descendants, eventually, startMesh } from '../runtime/helpers.ts';
 import type { MeshProcess } from '../runtime/helpers.ts';
 
 export { eventually } from '../runtime/helpers.ts';
@@ -99,23 +100,13 @@ export interface Bookinfo {
   stop(): Promise<void>;
 }
 
-/** Every descendant pid of `pid`. */
-function descendants(pid: number): number[] {
-  let rows: Array<[number, number]>;
+/** Every descendant pid of `pid`; none when `ps` cannot run (cleanup goes on without them). */
+function descendantsOrNone(pid: number): number[] {
   try {
-    rows = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
+    return descendants(pid);
   } catch {
     return [];
   }
-  const out: number[] = [];
-  const walk = (p: number): void => {
-    for (const [child, parent] of rows) if (parent === p) {
-      out.push(child);
-      walk(child);
-    }
-  };
-  walk(pid);
-  return out;
 }
 
 /** Istio's bookinfo-gateway.yaml with the Gateway's server port changed to `port`; the VirtualService as it is. */
@@ -125,18 +116,6 @@ function gatewayYaml(port: number): string {
   assert.equal(gw.spec.servers.length, 1);
   gw.spec.servers[0]!.port.number = port;
   return docs.map((d) => stringify(d)).join('---\n');
-}
-
-/** A random 10.x.y.0/24 that no route of this host overlaps (the mesh bridge's subnet). */
-async function freeSubnet(): Promise<string> {
-  const routes = (await runCommand('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout;
-  const prefixes = [...routes.matchAll(/^(?:\S+\s+)?(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?/gm)].map((m) => `${m[1]}/${m[2] ?? '32'}`);
-  for (let i = 0; i < 50; i++) {
-    const s = `10.${150 + (randomBytes(1)[0]! % 100)}.${randomBytes(1)[0]}.0/24`;
-    const clash = prefixes.some((p) => inSubnet(p.split('/')[0]!, s) || (Number(p.split('/')[1]) <= 24 && inSubnet(s.split('/')[0]!, p)));
-    if (!clash) return s;
-  }
-  throw new Error('no free 10.x /24 for the mesh bridge');
 }
 
 /** The capture resources of one mesh: namespaces whose veth is on its bridge, the bridge, host rules naming it. */
@@ -164,7 +143,7 @@ export async function startBookinfo(prefix: string, mode: Mode = 'no-capture'): 
   let pids: number[] = [];
   let namespaces: string[] = [];
   const track = (): void => {
-    if (up?.child.pid) pids = [...new Set([...pids, up.child.pid, ...descendants(up.child.pid)])];
+    if (up?.child.pid) pids = [...new Set([...pids, up.child.pid, ...descendantsOrNone(up.child.pid)])];
   };
   const leftovers = async (had: Leftovers['had']): Promise<Leftovers> => {
     const processes = pids.filter(alive);
@@ -209,7 +188,7 @@ export async function startBookinfo(prefix: string, mode: Mode = 'no-capture'): 
     const topology = parseAllDocuments(readFileSync(join(REPO_ROOT, 'samples/bookinfo/mesh.yaml'), 'utf8'))[0]!.toJS() as Record<string, unknown>;
     topology.workingDir = REPO_ROOT;
     topology.apply = ['gateway.yaml'];
-    if (mode === 'capture') topology.capture = { mode: 'on', bridge: tag, subnet: await freeSubnet() };
+    if (mode === 'capture') topology.capture = { mode: 'on', bridge: tag, subnet: await freeSubnet({ from: 150, count: 100 }) };
     writeFileSync(join(runDir, 'mesh.yaml'), stringify(topology));
     up = startMesh(['up', '-f', join(runDir, 'mesh.yaml'), '--run-dir', join(runDir, 'run'), '--quiet']);
     await up.waitFor((_e, line) => line.startsWith('mesh up: ') && line.includes('ready in'), setupTimeoutMs(mode));

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { converge, downLeavesNothing, eventually, modeSkip, setupTimeoutMs, NETWORKING, RATINGS_UNAVAILABLE, reviewsVersion, stars, startBookinfo, UNAVAILABLE } from './bookinfo-helpers.ts';
 import type { Bookinfo, Mode } from './bookinfo-helpers.ts';
+import { virtualServiceYaml } from '../helpers/virtual-service-yaml.ts';
 
 /** Istio's Fault Injection and Request Timeouts tasks, against one Bookinfo mesh in `mode`. */
 export function faultTasks(mode: Mode): void {
@@ -70,36 +71,16 @@ export function faultTasks(mode: Mode): void {
     });
 
     test('Request Timeouts: reviews -> v2, ratings delayed 2 s, then a 0.5 s timeout on reviews: reviews unavailable within about 1 s', { timeout: 45_000 }, async () => {
-      await bi.apply(`apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts:
-    - reviews
-  http:
-  - route:
-    - destination:
-        host: reviews
-        subset: v2
-`, `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: ratings
-spec:
-  hosts:
-  - ratings
-  http:
-  - fault:
-      delay:
-        percentage:
-          value: 100
-        fixedDelay: 2s
-    route:
-    - destination:
-        host: ratings
-        subset: v1
-`);
+      await bi.apply(virtualServiceYaml({ host: 'reviews', subset: 'v2' }), virtualServiceYaml({
+        host: 'ratings',
+        subset: 'v1',
+        before: `
+fault:
+  delay:
+    percentage:
+      value: 100
+    fixedDelay: 2s`,
+      }));
       // Everyone on v2 with black stars, about 2 s a page.
       const slow = await eventually(async () => {
         const p = await bi.get('/productpage', { timeoutMs: 15_000 });
@@ -107,20 +88,7 @@ spec:
       }, 'reviews v2 with the 2 s ratings delay', 25_000);
       assert.ok(slow.ms < 3_000, `${slow.ms} ms`);
 
-      await bi.apply(`apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts:
-  - reviews
-  http:
-  - route:
-    - destination:
-        host: reviews
-        subset: v2
-    timeout: 0.5s
-`);
+      await bi.apply(virtualServiceYaml({ host: 'reviews', subset: 'v2', after: 'timeout: 0.5s' }));
       const page = await eventually(async () => {
         const p = await bi.get('/productpage', { timeoutMs: 15_000 });
         return p.text.includes(UNAVAILABLE) ? p : undefined;

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runMesh } from '../helpers/processes.ts';
+import { virtualServiceYaml } from '../helpers/virtual-service-yaml.ts';
 import { assertBinomial, converge, downLeavesNothing, eventually, modeSkip, setupTimeoutMs, NETWORKING, reviewsVersion, stars, startBookinfo } from './bookinfo-helpers.ts';
 import type { Bookinfo, Mode } from './bookinfo-helpers.ts';
 
@@ -99,25 +100,17 @@ export function routingTasks(mode: Mode): void {
     });
 
     test('mirroring: reviews v1 answers, a copy of every request reaches reviews v2 (host with -shadow)', { timeout: 40_000 }, async () => {
-      await bi.apply(`apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts:
-  - reviews
-  http:
-  - route:
-    - destination:
-        host: reviews
-        subset: v1
-      weight: 100
-    mirror:
-      host: reviews
-      subset: v2
-    mirrorPercentage:
-      value: 100.0
-`);
+      await bi.apply(virtualServiceYaml({
+        host: 'reviews',
+        subset: 'v1',
+        weight: 100,
+        after: `
+mirror:
+  host: reviews
+  subset: v2
+mirrorPercentage:
+  value: 100.0`,
+      }));
       const seenBy = (proc: string, id: string): boolean => bi.log(proc).split('\n').some((l) => l.includes(id) && l.includes('"path":"/reviews/0"'));
       // The rule is in place once a page answered by v1 reaches v2 as well (under the previous 80/20 rule no
       // v1 answer ever reaches v2; productpage's sidecar holds the whole route, mirror included).

@@ -8,7 +8,6 @@
 // not served.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -20,7 +19,7 @@ import type { RunningControlPlane } from '../helpers/processes.ts';
 import { createCa, issueCertificate } from '../helpers/test-pki.ts';
 import type { TestCa } from '../helpers/test-pki.ts';
 import { freePort } from '../../src/runtime/sidecar/local-addresses.ts';
-import { alive, eventually, startMesh } from '../runtime/helpers.ts';
+import { alive, descendants, eventually, startMesh } from '../runtime/helpers.ts';
 import type { MeshProcess } from '../runtime/helpers.ts';
 
 const HOST = 'httpbin.example.com';
@@ -78,19 +77,6 @@ async function httpsGet(port: number, path: string, ca: string, options: { serve
   } finally {
     socket.destroy();
   }
-}
-
-function descendants(pid: number): number[] {
-  const rows = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
-  const out: number[] = [];
-  const walk = (p: number): void => {
-    for (const [child, parent] of rows) if (parent === p) {
-      out.push(child);
-      walk(child);
-    }
-  };
-  walk(pid);
-  return out;
 }
 
 function gatewayYaml(port: number, servers: object[]): string {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { eventually } from '../runtime/helpers.ts';
 import { MixerMesh, RATINGS } from './e2e-helpers.ts';
+import { denyV3Yaml, versionWhitelistYaml } from './mixer-config-fixtures.ts';
 
 let mesh: MixerMesh;
 
@@ -19,50 +20,15 @@ after(async () => {
   await mesh?.stop();
 });
 
-const DENY_V3 = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: denyv3, namespace: istio-system }
-spec:
-  compiledAdapter: denier
-  params:
-    status: { code: 7, message: "Not allowed: reviews v3 is blocked" }
-    validDuration: 10s
-    validUseCount: 1000
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: denyrequest, namespace: istio-system }
-spec: { compiledTemplate: checknothing }
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: denyreviewsv3, namespace: istio-system }
-spec:
-  match: source.labels["version"] == "v3" && source.principal == "spiffe://cluster.local/ns/default/sa/reviews" && destination.service.host == "${RATINGS}"
-  actions: [{ handler: denyv3, instances: [denyrequest] }]
-`;
+const DENY_V3 = denyV3Yaml({
+  status: '{ code: 7, message: "Not allowed: reviews v3 is blocked" }',
+  validDuration: '10s',
+  validUseCount: 1000,
+  rule: 'denyreviewsv3',
+  match: `source.labels["version"] == "v3" && source.principal == "spiffe://cluster.local/ns/default/sa/reviews" && destination.service.host == "${RATINGS}"`,
+});
 
-const WHITELIST = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: versions, namespace: istio-system }
-spec:
-  compiledAdapter: listchecker
-  params: { overrides: [v1, v2], blacklist: false }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: appversion, namespace: istio-system }
-spec: { compiledTemplate: listentry, params: { value: 'source.labels["version"] | "none"' } }
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: checkversion, namespace: istio-system }
-spec:
-  match: destination.service.name == "ratings" && destination.labels["app"] == "ratings"
-  actions: [{ handler: versions, instances: [appversion] }]
-`;
+const WHITELIST = versionWhitelistYaml({ instance: 'appversion', match: 'destination.service.name == "ratings" && destination.labels["app"] == "ratings"' });
 
 test('without Mixer config no Mixer filter runs: no Check reaches Mixer', { timeout: 20_000 }, async () => {
   for (let i = 0; i < 5; i++) assert.equal((await mesh.call(mesh.v1Port)).status, 200);

@@ -12,42 +12,11 @@ import { PrometheusServer, prometheusSkipReason } from '../helpers/prometheus-se
 import type { PromSample } from '../helpers/prometheus-server.ts';
 import { eventually } from '../runtime/helpers.ts';
 import { MixerMesh, RATINGS } from './e2e-helpers.ts';
+import { REQUEST_COUNT_DIMENSIONS, requestCounterYaml } from './mixer-config-fixtures.ts';
 
 const skip = prometheusSkipReason();
 
-const TELEMETRY = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: scrapeprom, namespace: istio-system }
-spec:
-  compiledAdapter: prometheus
-  params:
-    metrics:
-    - name: scrape_requests_total
-      instanceName: scraperequestcount.istio-system
-      kind: COUNTER
-      labelNames: [response_code, destination_service, source_version, reporter]
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: scraperequestcount, namespace: istio-system }
-spec:
-  compiledTemplate: metric
-  params:
-    value: "1"
-    dimensions:
-      response_code: response.code | 0
-      destination_service: destination.service.host | "unknown"
-      source_version: source.labels["version"] | "unknown"
-      reporter: context.reporter.kind | "unknown"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: scrapetelemetry, namespace: istio-system }
-spec:
-  match: context.protocol == "http"
-  actions: [{ handler: scrapeprom, instances: [scraperequestcount] }]
-`;
+const TELEMETRY = requestCounterYaml({ handler: 'scrapeprom', metric: 'scrape_requests_total', instance: 'scraperequestcount', rule: 'scrapetelemetry', dimensions: REQUEST_COUNT_DIMENSIONS, match: 'context.protocol == "http"' });
 
 /** Requests each test sends per reviews version on top of start()'s warm-up calls. */
 const REQUESTS = 7;

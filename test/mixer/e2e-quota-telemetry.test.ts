@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { eventually } from '../runtime/helpers.ts';
 import { MixerMesh, RATINGS } from './e2e-helpers.ts';
+import { memquotaSpec, REQUEST_COUNT_DIMENSIONS, requestCounterYaml, requestCountQuotaYaml, VERSION_AND_DESTINATION } from './mixer-config-fixtures.ts';
 
 let mesh: MixerMesh;
 
@@ -18,85 +19,12 @@ after(async () => {
   await mesh?.stop();
 });
 
-const QUOTA = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: quotahandler, namespace: istio-system }
-spec:
-  compiledAdapter: memquota
-  params:
-    quotas:
-    - name: requestcountquota.instance.istio-system
-      maxAmount: 1
-      validDuration: 1s
-      overrides:
-      - dimensions: { source: v3, destination: ${RATINGS} }
-        maxAmount: 1000
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: requestcountquota, namespace: istio-system }
-spec:
-  compiledTemplate: quota
-  params:
-    dimensions:
-      source: source.labels["version"] | "unknown"
-      destination: destination.service.host | "unknown"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: quota, namespace: istio-system }
-spec:
-  actions: [{ handler: quotahandler, instances: [requestcountquota] }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: QuotaSpec
-metadata: { name: request-count, namespace: istio-system }
-spec:
-  rules:
-  - quotas: [{ charge: 1, quota: requestcountquota }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: QuotaSpecBinding
-metadata: { name: request-count, namespace: istio-system }
-spec:
-  quotaSpecs: [{ name: request-count, namespace: istio-system }]
-  services: [{ name: ratings, namespace: default }]
-`;
+const QUOTA = requestCountQuotaYaml({
+  handlerSpec: memquotaSpec({ maxAmount: 1, validDuration: '1s', overrides: [{ dimensions: { source: 'v3', destination: RATINGS }, maxAmount: 1000 }] }),
+  dimensions: VERSION_AND_DESTINATION,
+});
 
-const TELEMETRY = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: prom, namespace: istio-system }
-spec:
-  compiledAdapter: prometheus
-  params:
-    metrics:
-    - name: e2e_requests_total
-      instanceName: e2erequestcount.istio-system
-      kind: COUNTER
-      labelNames: [response_code, destination_service, source_version, reporter]
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: e2erequestcount, namespace: istio-system }
-spec:
-  compiledTemplate: metric
-  params:
-    value: "1"
-    dimensions:
-      response_code: response.code | 0
-      destination_service: destination.service.host | "unknown"
-      source_version: source.labels["version"] | "unknown"
-      reporter: context.reporter.kind | "unknown"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: e2etelemetry, namespace: istio-system }
-spec:
-  match: context.protocol == "http"
-  actions: [{ handler: prom, instances: [e2erequestcount] }]
-`;
+const TELEMETRY = requestCounterYaml({ handler: 'prom', metric: 'e2e_requests_total', instance: 'e2erequestcount', rule: 'e2etelemetry', dimensions: REQUEST_COUNT_DIMENSIONS, match: 'context.protocol == "http"' });
 
 test('memquota: 1 req/s from reviews v1 to ratings gives 429 beyond the limit; the v3 override passes', { timeout: 30_000 }, async () => {
   await mesh.apply(QUOTA);

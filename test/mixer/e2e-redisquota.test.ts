@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../runtime/helpers.ts';
 import { RedisServer, skipWithoutRedis } from '../helpers/redis-server.ts';
-import { MixerMesh, RATINGS, requestCountQuotaYaml } from './e2e-helpers.ts';
+import { MixerMesh, RATINGS } from './e2e-helpers.ts';
+import { requestCountQuotaYaml, VERSION_AND_DESTINATION } from './mixer-config-fixtures.ts';
 
 let redis: RedisServer | undefined;
 let mesh: MixerMesh | undefined;
@@ -17,7 +18,9 @@ let mesh: MixerMesh | undefined;
 // A rolling window of 1 s in 500 ms buckets: an allocation counts for 1 to 1.5 s.
 const WINDOW_AND_BUCKET_MS = 1_500;
 
-const quotaYaml = (url: string): string => requestCountQuotaYaml(`
+const quotaYaml = (url: string): string => requestCountQuotaYaml({
+  dimensions: VERSION_AND_DESTINATION,
+  handlerSpec: `
 compiledAdapter: redisquota
 params:
   redisServerUrl: ${url}
@@ -31,7 +34,8 @@ params:
     overrides:
     - dimensions: { source: v3, destination: ${RATINGS} }
       maxAmount: 1000
-`);
+`,
+});
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

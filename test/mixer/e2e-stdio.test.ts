@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { eventually } from '../runtime/helpers.ts';
 import { MixerMesh, RATINGS } from './e2e-helpers.ts';
+import { denyV3Yaml } from './mixer-config-fixtures.ts';
 
 const INSTANCE = 'e2eaccesslog.istio-system';
 const REVIEWS_PRINCIPAL = 'spiffe://cluster.local/ns/default/sa/reviews';
@@ -57,27 +58,11 @@ spec:
   actions: [{ handler: stdiolog, instances: [e2eaccesslog] }]
 `;
 
-const DENY_V3_PROBES = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: denyv3, namespace: istio-system }
-spec:
-  compiledAdapter: denier
-  params:
-    status: { code: 7, message: "reviews v3 may not read /denied" }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: denyrequest, namespace: istio-system }
-spec: { compiledTemplate: checknothing }
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: denyv3denied, namespace: istio-system }
-spec:
-  match: source.labels["version"] == "v3" && request.path.startsWith("/denied")
-  actions: [{ handler: denyv3, instances: [denyrequest] }]
-`;
+const DENY_V3_PROBES = denyV3Yaml({
+  status: '{ code: 7, message: "reviews v3 may not read /denied" }',
+  rule: 'denyv3denied',
+  match: 'source.labels["version"] == "v3" && request.path.startsWith("/denied")',
+});
 
 let mesh: MixerMesh;
 

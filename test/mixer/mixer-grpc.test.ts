@@ -10,118 +10,31 @@ import { Registry } from '../../src/common/index.ts';
 import { AUTHORIZATION_SERVICE, ACCESS_LOG_SERVICE, Mixer, MixerClient, RATE_LIMIT_SERVICE, AttributeBag } from '../../src/mixer/index.ts';
 import { loadXdsProtos } from '../../src/xds/index.ts';
 import { FakeClock, ManualSnapshots, snapshotOf } from './helpers.ts';
+import { denyV3Yaml, listcheckerYaml, memquotaSpec, requestCountQuotaYaml, versionWhitelistYaml } from './mixer-config-fixtures.ts';
 
 const protos = loadXdsProtos();
 
-const DENY_V3 = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: denyv3, namespace: istio-system }
-spec:
-  compiledAdapter: denier
-  params:
-    status: { code: 7, message: "Not allowed: reviews v3 is blocked" }
-    validDuration: 10s
-    validUseCount: 100
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: denyrequest, namespace: istio-system }
-spec: { compiledTemplate: checknothing }
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: denyreviewsv3, namespace: istio-system }
-spec:
-  match: source.labels["version"] == "v3" && destination.service.host == "ratings.default.svc.cluster.local"
-  actions: [{ handler: denyv3, instances: [denyrequest] }]
-  responseHeaderOperations: [{ name: x-denied-by, values: ['"mixer"'] }]
-`;
+const DENY_V3 = denyV3Yaml({
+  status: '{ code: 7, message: "Not allowed: reviews v3 is blocked" }',
+  validDuration: '10s',
+  validUseCount: 100,
+  rule: 'denyreviewsv3',
+  match: 'source.labels["version"] == "v3" && destination.service.host == "ratings.default.svc.cluster.local"',
+  ruleExtra: 'responseHeaderOperations: [{ name: x-denied-by, values: [\'"mixer"\'] }]',
+});
 
-const LISTS = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: versions, namespace: istio-system }
-spec:
-  compiledAdapter: listchecker
-  params: { overrides: [v1, v2], blacklist: false }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: appversion, namespace: istio-system }
-spec: { compiledTemplate: listentry, params: { value: 'source.labels["version"] | "none"' } }
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: checkversion, namespace: istio-system }
-spec:
-  match: destination.service.name == "reviews"
-  actions: [{ handler: versions, instances: [appversion] }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: badnets, namespace: istio-system }
-spec:
-  compiledAdapter: listchecker
-  params: { overrides: ["10.66.0.0/16", "fd66::/16"], entryType: IP_ADDRESSES, blacklist: true }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: sourceip, namespace: istio-system }
-spec: { compiledTemplate: listentry, params: { value: source.ip } }
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: blockbadnets, namespace: istio-system }
-spec:
-  actions: [{ handler: badnets, instances: [sourceip] }]
-`;
+const LISTS = versionWhitelistYaml({ instance: 'appversion', match: 'destination.service.name == "reviews"' }) + '---' + listcheckerYaml({
+  handler: 'badnets',
+  params: '{ overrides: ["10.66.0.0/16", "fd66::/16"], entryType: IP_ADDRESSES, blacklist: true }',
+  instance: 'sourceip',
+  value: 'source.ip',
+  rule: 'blockbadnets',
+});
 
-const QUOTA = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: quotahandler, namespace: istio-system }
-spec:
-  compiledAdapter: memquota
-  params:
-    quotas:
-    - name: requestcountquota.instance.istio-system
-      maxAmount: 1
-      validDuration: 1s
-      overrides:
-      - dimensions: { source: productpage }
-        maxAmount: 3
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: requestcountquota, namespace: istio-system }
-spec:
-  compiledTemplate: quota
-  params:
-    dimensions:
-      source: source.labels["app"] | "unknown"
-      destination: destination.service.host | "unknown"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: quota, namespace: istio-system }
-spec:
-  actions: [{ handler: quotahandler, instances: [requestcountquota] }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: QuotaSpec
-metadata: { name: request-count, namespace: istio-system }
-spec:
-  rules:
-  - quotas: [{ charge: 1, quota: requestcountquota }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: QuotaSpecBinding
-metadata: { name: request-count, namespace: istio-system }
-spec:
-  quotaSpecs: [{ name: request-count, namespace: istio-system }]
-  services: [{ name: ratings, namespace: default }]
-`;
+const QUOTA = requestCountQuotaYaml({
+  handlerSpec: memquotaSpec({ maxAmount: 1, validDuration: '1s', overrides: [{ dimensions: { source: 'productpage' }, maxAmount: 3 }] }),
+  dimensions: { source: 'source.labels["app"] | "unknown"', destination: 'destination.service.host | "unknown"' },
+});
 
 const TELEMETRY = `
 apiVersion: config.istio.io/v1alpha2

@@ -15,59 +15,21 @@ import { loadXdsProtos } from '../../src/xds/index.ts';
 import type { Upstream } from '../proxy/helpers.ts';
 import { get, hcmListener, startProxy, startUpstream, staticCluster } from '../proxy/helpers.ts';
 import { ManualSnapshots, snapshotOf } from './helpers.ts';
+import { memquotaSpec, requestCountQuotaYaml } from './mixer-config-fixtures.ts';
 
 type Msg = Record<string, any>;
 const RATINGS = 'ratings.default.svc.cluster.local';
 const RATELIMIT = 'type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit';
 const PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute';
 
-const QUOTA = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: quotahandler, namespace: istio-system }
-spec:
-  compiledAdapter: memquota
-  params:
-    quotas:
-    - name: requestcountquota.instance.istio-system
-      maxAmount: 1
-      validDuration: 1s
-      overrides:
-      - dimensions: { source: high }
-        maxAmount: 1000000
-      - dimensions: { source: pool }
-        maxAmount: 40
-        validDuration: 0s
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: requestcountquota, namespace: istio-system }
-spec:
-  compiledTemplate: quota
-  params:
-    dimensions:
-      source: source.name | "unknown"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: quota, namespace: istio-system }
-spec:
-  actions: [{ handler: quotahandler, instances: [requestcountquota] }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: QuotaSpec
-metadata: { name: request-count, namespace: istio-system }
-spec:
-  rules:
-  - quotas: [{ charge: 1, quota: requestcountquota }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: QuotaSpecBinding
-metadata: { name: request-count, namespace: istio-system }
-spec:
-  quotaSpecs: [{ name: request-count, namespace: istio-system }]
-  services: [{ name: ratings, namespace: default }]
-`;
+const QUOTA = requestCountQuotaYaml({
+  handlerSpec: memquotaSpec({
+    maxAmount: 1,
+    validDuration: '1s',
+    overrides: [{ dimensions: { source: 'high' }, maxAmount: 1000000 }, { dimensions: { source: 'pool' }, maxAmount: 40, validDuration: '0s' }],
+  }),
+  dimensions: { source: 'source.name | "unknown"' },
+});
 
 let registry: Registry;
 let mixer: Mixer;

@@ -18,6 +18,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { inSubnet, listNamespaces, runCommand, teardownByPrefix } from '../../src/agent/capture/index.ts';
 import { captureAvailable } from '../../src/runtime/capture/mode.ts';
+import { freeSubnet } from '../helpers/free-subnet.ts';
 import { NODE, startControlPlane, tempDir } from '../helpers/processes.ts';
 import type { RunningControlPlane } from '../helpers/processes.ts';
 import { alive, startMesh } from './helpers.ts';
@@ -35,17 +36,6 @@ const BRIDGE = `mesh-br${tag}`;
 let cp: RunningControlPlane | undefined;
 let subnet = '';
 const started: MeshProcess[] = [];
-
-async function freeSubnet(): Promise<string> {
-  const routes = (await runCommand('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout;
-  const prefixes = [...routes.matchAll(/^(?:\S+\s+)?(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?/gm)].map((m) => `${m[1]}/${m[2] ?? '32'}`);
-  for (let i = 0; i < 50; i++) {
-    const s = `10.${200 + (randomBytes(1)[0]! % 50)}.${randomBytes(1)[0]}.0/24`;
-    const clash = prefixes.some((p) => inSubnet(p.split('/')[0]!, s) || (Number(p.split('/')[1]) <= 24 && inSubnet(s.split('/')[0]!, p)));
-    if (!clash) return s;
-  }
-  throw new Error('no free 10.x subnet');
-}
 
 before(async () => {
   if (skip) return;

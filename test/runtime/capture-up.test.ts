@@ -13,7 +13,6 @@
 // unavailable.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,8 +20,9 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { deleteBridge, deleteWorkloadNamespace, hostVethName, inSubnet, listNamespaces, runCommand } from '../../src/agent/capture/index.ts';
 import { captureAvailable } from '../../src/runtime/capture/mode.ts';
+import { freeSubnet } from '../helpers/free-subnet.ts';
 import { REPO_ROOT, runMesh, tempDir } from '../helpers/processes.ts';
-import { alive, eventually, startMesh } from './helpers.ts';
+import { alive, descendants, eventually, startMesh } from './helpers.ts';
 import type { MeshProcess } from './helpers.ts';
 
 const support = captureAvailable();
@@ -51,30 +51,6 @@ after(async () => {
   for (const ns of await ourNamespaces()) await deleteWorkloadNamespace(ns);
   await deleteBridge(BRIDGE);
 });
-
-async function freeSubnet(): Promise<string> {
-  const routes = (await runCommand('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout;
-  const prefixes = [...routes.matchAll(/^(?:\S+\s+)?(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?/gm)].map((m) => `${m[1]}/${m[2] ?? '32'}`);
-  for (let i = 0; i < 50; i++) {
-    const s = `10.${200 + (randomBytes(1)[0]! % 50)}.${randomBytes(1)[0]}.0/24`;
-    const clash = prefixes.some((p) => inSubnet(p.split('/')[0]!, s) || (Number(p.split('/')[1]) <= 24 && inSubnet(s.split('/')[0]!, p)));
-    if (!clash) return s;
-  }
-  throw new Error('no free 10.x subnet');
-}
-
-function descendants(pid: number): number[] {
-  const rows = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
-  const out: number[] = [];
-  const walk = (p: number): void => {
-    for (const [child, parent] of rows) if (parent === p) {
-      out.push(child);
-      walk(child);
-    }
-  };
-  walk(pid);
-  return out;
-}
 
 /** The JSON of a `mesh up` console line `<process padded> | {...}` from `process`. */
 function consoleEntry(line: string, process: string): Record<string, unknown> | undefined {

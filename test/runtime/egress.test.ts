@@ -36,6 +36,8 @@ import { fileURLToPath } from 'node:url';
 import { createWorkloadNamespace, ensureBridge, execInNamespace, inSubnet, listNamespaces, netnsArgv, runCommand, teardownByPrefix } from '../../src/agent/capture/index.ts';
 import { captureAvailable } from '../../src/runtime/capture/mode.ts';
 import { loadTopology } from '../../src/runtime/topology.ts';
+import { freeSubnet } from '../helpers/free-subnet.ts';
+import { virtualServiceYaml } from '../helpers/virtual-service-yaml.ts';
 import { NODE, runMesh, startControlPlane, tempDir } from '../helpers/processes.ts';
 import type { RunningControlPlane } from '../helpers/processes.ts';
 import { alive, eventually, startMesh } from './helpers.ts';
@@ -62,17 +64,6 @@ const meshes: MeshProcess[] = [];
 let sleep: MeshProcess | undefined;
 let sleepIp = '';
 let sleepStats = '';
-
-async function freeSubnet(): Promise<string> {
-  const routes = (await runCommand('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout;
-  const prefixes = [...routes.matchAll(/^(?:\S+\s+)?(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?/gm)].map((m) => `${m[1]}/${m[2] ?? '32'}`);
-  for (let i = 0; i < 50; i++) {
-    const s = `10.${200 + (randomBytes(1)[0]! % 50)}.${randomBytes(1)[0]}.0/24`;
-    const clash = prefixes.some((p) => inSubnet(p.split('/')[0]!, s) || (Number(p.split('/')[1]) <= 24 && inSubnet(s.split('/')[0]!, p)));
-    if (!clash) return s;
-  }
-  throw new Error('no free 10.x subnet');
-}
 
 /** The external server's CA and its certificate for httpbin.example.test (openssl, in the temp dir). */
 async function makeCertificates(): Promise<void> {
@@ -163,6 +154,21 @@ async function apply(yaml: string): Promise<void> {
   assert.equal(r.code, 0, r.stderr + r.stdout);
 }
 
+/** Polls `url` from sleep until the external server answers 200 and saw the call come from `remote`; what it saw. */
+async function answeredFrom(url: string, remote: string, what: string): Promise<ReturnType<typeof external>> {
+  return external(await eventually(async () => {
+    const r = await curl(url);
+    if (r.status !== 200 || (JSON.parse(r.body!) as { remote: string }).remote !== remote) throw new Error(JSON.stringify(r));
+    return r;
+  }, what, 30_000));
+}
+
+/** Deletes the task's VirtualService that sends the host through the egress gateway. */
+async function deleteThroughEgressGateway(): Promise<void> {
+  const gone = await runMesh(['delete', 'virtualservice', 'direct-httpbin-through-egress-gateway', '--server', cp!.server]);
+  assert.equal(gone.code, 0, gone.stderr + gone.stdout);
+}
+
 /** One counter of a Prometheus page by name and cluster label (0 when absent). */
 function counter(page: string, name: string, cluster: string, label = 'envoy_cluster_name'): number {
   const line = page.split('\n').find((l) => l.startsWith(`${name}{${label}="${cluster}"}`));
@@ -238,20 +244,7 @@ test('REGISTRY_ONLY on the running mesh: undeclared hosts are blocked until a Se
   assert.equal(byIp.status, 502, JSON.stringify(byIp));
 
   // Istio's "Manage traffic to external services": a timeout on the external host.
-  await apply(`apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: httpbin-ext
-spec:
-  hosts:
-  - ${EXTERNAL_HOST}
-  http:
-  - timeout: 1s
-    route:
-    - destination:
-        host: ${EXTERNAL_HOST}
-      weight: 100
-`);
+  await apply(virtualServiceYaml({ name: 'httpbin-ext', host: EXTERNAL_HOST, weight: 100, before: 'timeout: 1s' }));
   const timedOut = await eventually(async () => {
     const r = await curl(`http://${EXTERNAL_HOST}/delay/3`);
     if (r.status !== 504) throw new Error(JSON.stringify({ status: r.status, error: r.error }));
@@ -276,8 +269,13 @@ spec:
   assert.ok(counter(page, 'envoy_cluster_upstream_cx_total', 'outbound|443||httpbin.example.test') >= 1, 'HTTPS left through the ServiceEntry cluster');
 });
 
-/** Istio's "Egress Gateways" task (HTTP), for the test's host: its Gateway, DestinationRule and VirtualService unchanged. */
-const EGRESS_GATEWAY = `apiVersion: networking.istio.io/v1
+/**
+ * The "Egress Gateways" task's Gateway istio-egressgateway (one server on
+ * `port` for the test's host; `tls`: its tls lines) and its DestinationRule
+ * with the subset httpbin.
+ */
+function egressGatewayYaml(port: { number: number; name: string; protocol: string }, tls?: string): string {
+  return `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata:
   name: istio-egressgateway
@@ -286,12 +284,12 @@ spec:
     istio: egressgateway
   servers:
   - port:
-      number: 80
-      name: http
-      protocol: HTTP
+      number: ${port.number}
+      name: ${port.name}
+      protocol: ${port.protocol}
     hosts:
     - ${EXTERNAL_HOST}
----
+${tls === undefined ? '' : `    tls:\n${tls.trim().split('\n').map((l) => `      ${l}`).join('\n')}\n`}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
@@ -301,6 +299,10 @@ spec:
   subsets:
   - name: httpbin
 `;
+}
+
+/** Istio's "Egress Gateways" task (HTTP), for the test's host: its Gateway, DestinationRule and VirtualService unchanged. */
+const EGRESS_GATEWAY = egressGatewayYaml(HTTP_PORT);
 
 const DIRECT_THROUGH_EGRESS_GATEWAY = `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -357,11 +359,7 @@ test('Egress Gateways: mesh -> istio-egressgateway (its own namespace on the bri
   await apply(serviceEntry([HTTP_PORT]));
   await apply(EGRESS_GATEWAY);
   await apply(DIRECT_THROUGH_EGRESS_GATEWAY);
-  const through = external(await eventually(async () => {
-    const r = await curl(`http://${EXTERNAL_HOST}/get`);
-    if (r.status !== 200 || (JSON.parse(r.body!) as { remote: string }).remote !== gatewayIp) throw new Error(JSON.stringify(r));
-    return r;
-  }, 'the request to leave through the egress gateway', 30_000));
+  const through = await answeredFrom(`http://${EXTERNAL_HOST}/get`, gatewayIp, 'the request to leave through the egress gateway');
   assert.equal(through.host, EXTERNAL_HOST);
   assert.equal(through.remote, gatewayIp, 'the external server sees the egress gateway, not the workload');
 
@@ -372,43 +370,13 @@ test('Egress Gateways: mesh -> istio-egressgateway (its own namespace on the bri
   assert.ok(counter(await stats(), 'envoy_cluster_upstream_rq_total', 'outbound|80|httpbin|istio-egressgateway.istio-system.svc.cluster.local') >= 1, 'the sidecar sent it to the egress gateway');
 
   // "Cleanup": without the VirtualService the sidecar goes straight out again.
-  const gone = await runMesh(['delete', 'virtualservice', 'direct-httpbin-through-egress-gateway', '--server', cp!.server]);
-  assert.equal(gone.code, 0, gone.stderr + gone.stdout);
-  const direct = external(await eventually(async () => {
-    const r = await curl(`http://${EXTERNAL_HOST}/get`);
-    if (r.status !== 200 || (JSON.parse(r.body!) as { remote: string }).remote !== sleepIp) throw new Error(JSON.stringify(r));
-    return r;
-  }, 'the request to go direct again', 30_000));
+  await deleteThroughEgressGateway();
+  const direct = await answeredFrom(`http://${EXTERNAL_HOST}/get`, sleepIp, 'the request to go direct again');
   assert.equal(direct.remote, sleepIp);
 });
 
 /** The task's "Egress gateway for HTTPS traffic": TLS passed through the gateway by SNI, unchanged but for the host. */
-const EGRESS_GATEWAY_TLS = `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port:
-      number: 443
-      name: tls
-      protocol: TLS
-    hosts:
-    - ${EXTERNAL_HOST}
-    tls:
-      mode: PASSTHROUGH
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-httpbin
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: httpbin
----
+const EGRESS_GATEWAY_TLS = `${egressGatewayYaml(TLS_PORT, 'mode: PASSTHROUGH')}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -452,24 +420,15 @@ test('Egress Gateways, HTTPS: the app\'s TLS passes through the egress gateway b
   const gatewayIp = String(ready.ip);
   await apply(serviceEntry([TLS_PORT], 'httpbin-ext-tls'));
   await apply(EGRESS_GATEWAY_TLS);
-  const tls = external(await eventually(async () => {
-    const r = await curl(`https://${EXTERNAL_HOST}/get`);
-    if (r.status !== 200 || (JSON.parse(r.body!) as { remote: string }).remote !== gatewayIp) throw new Error(JSON.stringify(r));
-    return r;
-  }, 'HTTPS to leave through the egress gateway', 30_000));
+  const tls = await answeredFrom(`https://${EXTERNAL_HOST}/get`, gatewayIp, 'HTTPS to leave through the egress gateway');
   assert.equal(tls.remote, gatewayIp, 'the external server sees the egress gateway');
   assert.equal(tls.sni, EXTERNAL_HOST, 'the app\'s own handshake, SNI and all, reached the server');
   assert.equal(tls.scheme, 'https');
   const gwPage = await (await fetch(`http://${String(ready.stats)}/stats/prometheus`)).text();
   assert.ok(counter(gwPage, 'envoy_cluster_upstream_cx_total', `outbound|443||${EXTERNAL_HOST}`) >= 1, 'the gateway opened the connection to the external host');
 
-  const gone = await runMesh(['delete', 'virtualservice', 'direct-httpbin-through-egress-gateway', '--server', cp!.server]);
-  assert.equal(gone.code, 0, gone.stderr + gone.stdout);
-  const direct = external(await eventually(async () => {
-    const r = await curl(`https://${EXTERNAL_HOST}/get`);
-    if (r.status !== 200 || (JSON.parse(r.body!) as { remote: string }).remote !== sleepIp) throw new Error(JSON.stringify(r));
-    return r;
-  }, 'HTTPS to go direct again', 30_000));
+  await deleteThroughEgressGateway();
+  const direct = await answeredFrom(`https://${EXTERNAL_HOST}/get`, sleepIp, 'HTTPS to go direct again');
   assert.equal(direct.sni, EXTERNAL_HOST);
 });
 

@@ -1,7 +1,8 @@
 // Helpers for runtime tests: `mesh run` / `mesh gateway` / `mesh up` as real
-// processes whose JSON log lines can be awaited, and polling with a deadline.
+// processes whose JSON log lines can be awaited, polling with a deadline, and
+// the processes a process started.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -102,4 +103,18 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Every descendant pid of `pid` (children, their children, ...), from `ps`. */
+export function descendants(pid: number): number[] {
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    for (const [child, parent] of rows) if (parent === p) {
+      out.push(child);
+      walk(child);
+    }
+  };
+  walk(pid);
+  return out;
 }

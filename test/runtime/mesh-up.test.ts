@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { runMesh, SAMPLES, tempDir } from '../helpers/processes.ts';
-import { alive, eventually, startMesh } from './helpers.ts';
+import { alive, descendants, eventually, startMesh } from './helpers.ts';
 import type { MeshProcess } from './helpers.ts';
 
 const runDir = tempDir('mesh-up-');
@@ -19,20 +19,6 @@ after(async () => {
   await runMesh(['down', '--run-dir', runDir]);
   await up?.stop('SIGKILL');
 });
-
-/** Every descendant pid of `pid` (apps included). */
-function descendants(pid: number): number[] {
-  const rows = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
-  const out: number[] = [];
-  const walk = (p: number): void => {
-    for (const [child, parent] of rows) if (parent === p) {
-      out.push(child);
-      walk(child);
-    }
-  };
-  walk(pid);
-  return out;
-}
 
 async function productpage(): Promise<string | undefined> {
   const res = await fetch('http://127.0.0.1:8080/productpage', { signal: AbortSignal.timeout(5000) });

@@ -7,15 +7,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { createLogger, env } from '../../common/index.ts';
-import { runSidecar } from '../../runtime/sidecar/index.ts';
 import type { SidecarOptions } from '../../runtime/sidecar/index.ts';
 import type { DeclaredPort } from '../../runtime/sidecar/control-plane-client.ts';
-import { decideCapture, parseCaptureSetting } from '../../runtime/capture/mode.ts';
-import { runCapturedSidecar } from '../../runtime/capture/captured-run.ts';
+import { CAPTURE_FLAGS, captureDecision, captureSetting, runSidecarWithCapture } from '../capture-flags.ts';
 import type { Command } from '../command.ts';
 import { str, strings } from '../command.ts';
 import { CliError, ExitCode } from '../exit-codes.ts';
-import { dnsUpstream } from './run.ts';
 
 /** `--service-port http2:80` or `https:443:HTTPS`: Istio's port name (its protocol prefix gives the protocol), number, optional protocol. */
 export function servicePort(value: string): DeclaredPort {
@@ -64,12 +61,7 @@ gateway's namespace, where ports below 1024 are open to it).`,
     workload: { type: 'string' },
     'service-port': { type: 'string', multiple: true },
     'control-plane': { type: 'string' },
-    capture: { type: 'boolean' },
-    'capture-mode': { type: 'string' },
-    'capture-bridge': { type: 'string' },
-    'capture-subnet': { type: 'string' },
-    'capture-egress': { type: 'boolean' },
-    'capture-dns': { type: 'string', multiple: true },
+    ...CAPTURE_FLAGS,
     help: { type: 'boolean', short: 'h' },
   },
   async run(flags) {
@@ -83,21 +75,10 @@ gateway's namespace, where ports below 1024 are open to it).`,
       labels[l.slice(0, i)] = l.slice(i + 1);
     }
     const servicePorts = strings(flags, 'service-port').map(servicePort);
-    let setting;
-    try {
-      setting = flags.capture === true ? 'on' : parseCaptureSetting(str(flags, 'capture-mode'), '--capture-mode');
-    } catch (err) {
-      throw new CliError(ExitCode.USAGE, (err as Error).message);
-    }
+    const setting = captureSetting(flags);
     const workloadName = str(flags, 'workload') ?? `${name}-${randomBytes(3).toString('hex')}`;
     const log = createLogger('gateway').child({ workload: `${namespace}/${workloadName}` });
-    let decision;
-    try {
-      decision = decideCapture(setting);
-    } catch (err) {
-      throw new CliError(ExitCode.FAILURE, (err as Error).message);
-    }
-    if (setting !== 'off') log.info({ mode: decision.capture ? 'capture' : 'no-capture' }, decision.reason);
+    const decision = captureDecision(setting, log);
     const options: SidecarOptions = {
       controlPlane: str(flags, 'control-plane') ?? env('MESH_SERVER')!,
       type: 'router',
@@ -109,12 +90,6 @@ gateway's namespace, where ports below 1024 are open to it).`,
       ...(servicePorts.length > 0 ? { servicePorts, ensureServiceEntry: true } : {}),
       log,
     };
-    if (decision.capture) {
-      const bridgeSuffix = str(flags, 'capture-bridge');
-      const subnet = str(flags, 'capture-subnet');
-      const dnsUpstreams = strings(flags, 'capture-dns').map((a) => dnsUpstream(a));
-      return runCapturedSidecar(options, { ...(bridgeSuffix ? { bridgeSuffix } : {}), ...(subnet ? { subnet } : {}), egress: flags['capture-egress'] === true, ...(dnsUpstreams.length > 0 ? { dnsUpstreams } : {}) });
-    }
-    return runSidecar(options);
+    return runSidecarWithCapture(decision, flags, options);
   },
 };

@@ -3,12 +3,9 @@
 // (--capture: its own network namespace, iptables, DNS proxy; docs/capture.md).
 
 import { randomBytes } from 'node:crypto';
-import { isIPv4 } from 'node:net';
 import { createLogger, env } from '../../common/index.ts';
-import { runSidecar } from '../../runtime/sidecar/index.ts';
-import { decideCapture, parseCaptureSetting } from '../../runtime/capture/mode.ts';
-import { runCapturedSidecar } from '../../runtime/capture/captured-run.ts';
 import { parseCertTtlSeconds } from '../../runtime/cert-ttl.ts';
+import { CAPTURE_FLAGS, captureDecision, captureSetting, runSidecarWithCapture } from '../capture-flags.ts';
 import type { Command, FlagValues } from '../command.ts';
 import { str, strings } from '../command.ts';
 import { CliError, ExitCode } from '../exit-codes.ts';
@@ -38,14 +35,6 @@ function keyValues(items: readonly string[], flag: string): Record<string, strin
     out[l.slice(0, i)] = l.slice(i + 1);
   }
   return out;
-}
-
-/** `--capture-dns 10.96.0.10` or `10.96.0.10:5353` (IPv4). */
-export function dnsUpstream(value: string): { address: string; port: number } {
-  const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(value);
-  const port = m?.[2] === undefined ? 53 : Number(m[2]);
-  if (!m || !isIPv4(m[1]!) || port < 1 || port > 65535) throw new CliError(ExitCode.USAGE, `--capture-dns ${value}: expected an IPv4 address, optionally with :PORT`);
-  return { address: m[1]!, port };
 }
 
 export const runCommand: Command = {
@@ -103,12 +92,7 @@ sidecar (uid 1337), and the namespace is removed when it exits.`,
     name: { type: 'string' },
     'control-plane': { type: 'string' },
     'cert-ttl': { type: 'string' },
-    capture: { type: 'boolean' },
-    'capture-mode': { type: 'string' },
-    'capture-bridge': { type: 'string' },
-    'capture-subnet': { type: 'string' },
-    'capture-egress': { type: 'boolean' },
-    'capture-dns': { type: 'string', multiple: true },
+    ...CAPTURE_FLAGS,
     help: { type: 'boolean', short: 'h' },
   },
   positionals: true,
@@ -123,20 +107,9 @@ sidecar (uid 1337), and the namespace is removed when it exits.`,
     const appPort = port(flags, 'app-port');
     const locality = str(flags, 'locality');
     const certTtlSeconds = certTtl(flags);
-    let setting;
-    try {
-      setting = flags.capture === true ? 'on' : parseCaptureSetting(str(flags, 'capture-mode'), '--capture-mode');
-    } catch (err) {
-      throw new CliError(ExitCode.USAGE, (err as Error).message);
-    }
+    const setting = captureSetting(flags);
     const log = createLogger('sidecar').child({ workload: `${namespace}/${name}` });
-    let decision;
-    try {
-      decision = decideCapture(setting);
-    } catch (err) {
-      throw new CliError(ExitCode.FAILURE, (err as Error).message);
-    }
-    if (setting !== 'off') log.info({ mode: decision.capture ? 'capture' : 'no-capture' }, decision.reason);
+    const decision = captureDecision(setting, log);
     const options = {
       controlPlane: str(flags, 'control-plane') ?? env('MESH_SERVER')!,
       type: 'sidecar',
@@ -157,12 +130,6 @@ sidecar (uid 1337), and the namespace is removed when it exits.`,
       logPrefix: `[${name}] `,
       log,
     } as const;
-    if (decision.capture) {
-      const bridgeSuffix = str(flags, 'capture-bridge');
-      const subnet = str(flags, 'capture-subnet');
-      const dnsUpstreams = strings(flags, 'capture-dns').map((a) => dnsUpstream(a));
-      return runCapturedSidecar(options, { ...(bridgeSuffix ? { bridgeSuffix } : {}), ...(subnet ? { subnet } : {}), egress: flags['capture-egress'] === true, ...(dnsUpstreams.length > 0 ? { dnsUpstreams } : {}) });
-    }
-    return runSidecar(options);
+    return runSidecarWithCapture(decision, flags, options);
   },
 };

@@ -171,67 +171,32 @@ function stringsOf(bytes: Buffer): string[] {
 }
 
 /**
- * A DiscoveryRequest whose resource_names and node are decoded when first
- * read. `namesBytes` is the wire encoding of resource_names: equal bytes,
- * equal list (same names, same order). It may be a view of the message
- * buffer: copy it to keep it beyond the request.
+ * Reads the fields of the message under `r`: each length-delimited field
+ * numbered 1 to `last` goes to `onBytes` (which must read it; `at` is where
+ * its tag starts), every other field is skipped as protobuf says.
  */
-export class SotwRequest implements DiscoveryRequest {
-  version_info = '';
-  type_url = '';
-  response_nonce = '';
-  readonly namesBytes: Buffer;
-  #names: string[] | undefined;
-  readonly #nodeBytes: Buffer | undefined;
+function forEachBytesField(r: Reader, last: number, onBytes: (field: number, at: number) => void): void {
+  while (r.pos < r.end) {
+    const at = r.pos;
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    if (wire === WIRE_BYTES && field >= 1 && field <= last) onBytes(field, at);
+    else r.skip(wire, field);
+  }
+}
+
+/** The Node and error_detail both requests carry: kept as bytes, decoded by protobufjs when first read. */
+abstract class NodeAndErrorDetail {
+  #nodeBytes: Buffer | undefined;
   #node: NodeMessage | null | undefined;
-  readonly #errorBytes: Buffer | undefined;
+  #errorBytes: Buffer | undefined;
   #error: StatusMessage | null | undefined;
 
-  constructor(bytes: Buffer) {
-    const r = new Reader(bytes);
-    const names = new FieldBytes(bytes);
-    const node = new FieldBytes(bytes);
-    const error = new FieldBytes(bytes);
-    while (r.pos < r.end) {
-      const at = r.pos;
-      const tag = r.uint32();
-      const field = tag >>> 3;
-      const wire = tag & 7;
-      if (wire === WIRE_BYTES && field >= 1 && field <= 6) {
-        switch (field) {
-          case 1:
-            this.version_info = r.string();
-            break;
-          case 3:
-            r.span();
-            names.add(at, r.pos);
-            break;
-          case 4:
-            this.type_url = r.string();
-            break;
-          case 5:
-            this.response_nonce = r.string();
-            break;
-          case 2:
-          case 6: {
-            // A message field seen twice is merged, which for the wire format is the concatenation of both payloads.
-            const start = r.span();
-            (field === 2 ? node : error).add(start, r.pos);
-            break;
-          }
-        }
-      } else {
-        r.skip(wire, field);
-      }
-    }
-    this.namesBytes = names.bytes();
+  /** Called once by the constructor, with the fields' bytes as read. */
+  protected keepNodeAndErrorDetail(node: FieldBytes, error: FieldBytes): void {
     this.#nodeBytes = node.present ? node.bytes() : undefined;
     this.#errorBytes = error.present ? error.bytes() : undefined;
-  }
-
-  get resource_names(): string[] {
-    this.#names ??= stringsOf(this.namesBytes);
-    return this.#names;
   }
 
   get node(): NodeMessage | null {
@@ -245,57 +210,99 @@ export class SotwRequest implements DiscoveryRequest {
   }
 }
 
+/**
+ * A DiscoveryRequest whose resource_names and node are decoded when first
+ * read. `namesBytes` is the wire encoding of resource_names: equal bytes,
+ * equal list (same names, same order). It may be a view of the message
+ * buffer: copy it to keep it beyond the request.
+ */
+export class SotwRequest extends NodeAndErrorDetail implements DiscoveryRequest {
+  version_info = '';
+  type_url = '';
+  response_nonce = '';
+  readonly namesBytes: Buffer;
+  #names: string[] | undefined;
+
+  constructor(bytes: Buffer) {
+    super();
+    const r = new Reader(bytes);
+    const names = new FieldBytes(bytes);
+    const node = new FieldBytes(bytes);
+    const error = new FieldBytes(bytes);
+    forEachBytesField(r, 6, (field, at) => {
+      switch (field) {
+        case 1:
+          this.version_info = r.string();
+          break;
+        case 3:
+          r.span();
+          names.add(at, r.pos);
+          break;
+        case 4:
+          this.type_url = r.string();
+          break;
+        case 5:
+          this.response_nonce = r.string();
+          break;
+        case 2:
+        case 6: {
+          // A message field seen twice is merged, which for the wire format is the concatenation of both payloads.
+          const start = r.span();
+          (field === 2 ? node : error).add(start, r.pos);
+          break;
+        }
+      }
+    });
+    this.namesBytes = names.bytes();
+    this.keepNodeAndErrorDetail(node, error);
+  }
+
+  get resource_names(): string[] {
+    this.#names ??= stringsOf(this.namesBytes);
+    return this.#names;
+  }
+}
+
 /** A DeltaDiscoveryRequest: everything decoded at once (its lists are changes, not repeats) except the Node and error_detail, decoded when first read. */
-export class DeltaRequest implements DeltaDiscoveryRequest {
+export class DeltaRequest extends NodeAndErrorDetail implements DeltaDiscoveryRequest {
   type_url = '';
   response_nonce = '';
   readonly resource_names_subscribe: string[] = [];
   readonly resource_names_unsubscribe: string[] = [];
   /** Without a prototype: names are client input (`__proto__` is a valid resource name). */
   readonly initial_resource_versions: Record<string, string> = Object.create(null) as Record<string, string>;
-  readonly #nodeBytes: Buffer | undefined;
-  #node: NodeMessage | null | undefined;
-  readonly #errorBytes: Buffer | undefined;
-  #error: StatusMessage | null | undefined;
 
   constructor(bytes: Buffer) {
+    super();
     const r = new Reader(bytes);
     const node = new FieldBytes(bytes);
     const error = new FieldBytes(bytes);
-    while (r.pos < r.end) {
-      const tag = r.uint32();
-      const field = tag >>> 3;
-      const wire = tag & 7;
-      if (wire === WIRE_BYTES && field >= 1 && field <= 7) {
-        switch (field) {
-          case 2:
-            this.type_url = r.string();
-            break;
-          case 3:
-            this.resource_names_subscribe.push(r.string());
-            break;
-          case 4:
-            this.resource_names_unsubscribe.push(r.string());
-            break;
-          case 5:
-            this.#mapEntry(r);
-            break;
-          case 6:
-            this.response_nonce = r.string();
-            break;
-          case 1:
-          case 7: {
-            const start = r.span();
-            (field === 1 ? node : error).add(start, r.pos);
-            break;
-          }
+    forEachBytesField(r, 7, (field) => {
+      switch (field) {
+        case 2:
+          this.type_url = r.string();
+          break;
+        case 3:
+          this.resource_names_subscribe.push(r.string());
+          break;
+        case 4:
+          this.resource_names_unsubscribe.push(r.string());
+          break;
+        case 5:
+          this.#mapEntry(r);
+          break;
+        case 6:
+          this.response_nonce = r.string();
+          break;
+        case 1:
+        case 7: {
+          const start = r.span();
+          (field === 1 ? node : error).add(start, r.pos);
+          break;
         }
-      } else {
-        r.skip(wire, field);
       }
-    }
-    this.#nodeBytes = node.present ? node.bytes() : undefined;
-    this.#errorBytes = error.present ? error.bytes() : undefined;
+    });
+    this.keepNodeAndErrorDetail(node, error);
   }
 
   /** One entry of map<string, string> initial_resource_versions: key 1, value 2, either may be absent. */
@@ -312,16 +319,6 @@ export class DeltaRequest implements DeltaDiscoveryRequest {
       else entry.skip(tag & 7, tag >>> 3);
     }
     this.initial_resource_versions[key] = value;
-  }
-
-  get node(): NodeMessage | null {
-    if (this.#node === undefined) this.#node = decodeNode(this.#nodeBytes);
-    return this.#node;
-  }
-
-  get error_detail(): StatusMessage | null {
-    if (this.#error === undefined) this.#error = decodeStatus(this.#errorBytes);
-    return this.#error;
   }
 }
 
