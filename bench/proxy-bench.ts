@@ -25,7 +25,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SIDECAR_NODE_FLAGS } from '../src/runtime/sidecar/node-flags.ts';
+import { SIDECAR_NODE_FLAGS } from '../src/runtime/node-flags.ts';
 import { makeBenchCerts } from './proxy-bench/certs.ts';
 import type { BenchCerts } from './proxy-bench/certs.ts';
 import type { PairPorts } from './proxy-bench/configs.ts';

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { ControlPlaneClient, serviceEntryFor } from './sidecar/control-plane-client.ts';
 import { listenFd, listenPreferred } from './sidecar/local-addresses.ts';
-import { SIDECAR_NODE_FLAGS } from './sidecar/node-flags.ts';
+import { SIDECAR_NODE_FLAGS } from './node-flags.ts';
 import type { Topology } from './topology.ts';
 import { BRIDGE_PREFIX, deleteBridge, runCommand } from '../agent/capture/index.ts';
 import type { CaptureDecision, CaptureSetting } from './capture/mode.ts';
@@ -198,8 +198,8 @@ export class MeshUp {
 
   /** `passFd`: a descriptor the child inherits as its fd 3. */
   private spawnChild(name: string, args: string[], isReady: (entry: Record<string, unknown>) => boolean, passFd?: number): Child {
-    const sidecar = args[0] === 'run' || args[0] === 'gateway';
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...(sidecar ? SIDECAR_NODE_FLAGS : []), MESH_BIN, ...args], {
+    const v8Flags = args[0] === 'control-plane' ? [] : SIDECAR_NODE_FLAGS;
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...v8Flags, MESH_BIN, ...args], {
       cwd: this.options.topology.workingDir,
       env: { ...process.env, MESH_LOG_LEVEL: this.options.logLevel ?? process.env.MESH_LOG_LEVEL ?? 'info' },
       stdio: ['ignore', 'pipe', 'pipe', ...(passFd === undefined ? [] : [passFd])],

@@ -39,7 +39,7 @@ import { findExecutable, setupCapturedWorkload, upstreamsFromResolvConf } from '
 import type { CapturedWorkload, NameTable, Upstream } from '../../agent/capture/index.ts';
 import type { Logger } from '../../common/index.ts';
 import { prefixLines } from '../sidecar/app-process.ts';
-import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.ts';
+import { SIDECAR_NODE_FLAGS } from '../node-flags.ts';
 import { ControlPlaneClient, serviceEntryFor } from '../sidecar/control-plane-client.ts';
 import type { MeshServiceInfo } from '../sidecar/control-plane-client.ts';
 import { declaredService } from '../sidecar/sidecar.ts';
