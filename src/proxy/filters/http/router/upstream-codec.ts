@@ -9,6 +9,7 @@
 import { request } from 'node:http';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Http2ServerResponse, IncomingHttpHeaders as Http2Headers } from 'node:http2';
+import { env } from '../../../../common/index.ts';
 import { isGrpcRequest } from '../../../http/grpc.ts';
 import type { Cluster } from '../../../upstream/cluster.ts';
 import type { Host } from '../../../upstream/host.ts';
@@ -18,7 +19,7 @@ import type { HttpStream } from '../http-filter.ts';
  * HTTP/1.1 upstreams go through the raw-socket pool (upstream/http1-pool.ts)
  * unless MESH_PROXY_HTTP1_UPSTREAM=node asks for node:http's Agent.
  */
-const RAW_HTTP1 = process.env.MESH_PROXY_HTTP1_UPSTREAM !== 'node';
+const RAW_HTTP1 = env('MESH_PROXY_HTTP1_UPSTREAM') !== 'node';
 
 // Connection-specific headers HTTP/2 forbids (RFC 9113 8.2.2), and host (it is :authority there).
 const NOT_IN_HTTP2 = new Set(['host', 'connection', 'upgrade', 'http2-settings', 'te', 'transfer-encoding', 'keep-alive', 'proxy-connection']);

@@ -9,6 +9,7 @@
 import { createServer, ServerResponse } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders, Server } from 'node:http';
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import { env } from '../../../../common/index.ts';
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -56,7 +57,7 @@ const TIMEOUT_REPLY = 'HTTP/1.1 408 Request Timeout\r\ncontent-length: 15\r\ncon
  * HTTP/1.1 downstreams use the raw-socket codec (http1-server-codec.ts)
  * unless MESH_PROXY_HTTP1_DOWNSTREAM=node asks for node:http's server.
  */
-const RAW_HTTP1 = process.env.MESH_PROXY_HTTP1_DOWNSTREAM !== 'node';
+const RAW_HTTP1 = env('MESH_PROXY_HTTP1_DOWNSTREAM') !== 'node';
 
 export class HttpConnectionManager implements NetworkFilterFactory, Http1ServerHandlers {
   readonly settings: HcmSettings;
