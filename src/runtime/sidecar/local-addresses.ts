@@ -3,7 +3,7 @@
 // workloads apart by address as it does pods, and free loopback ports for
 // the app and its outbound listeners.
 
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -45,6 +45,32 @@ function claimPort(port: number): boolean {
   }
 }
 
+// Second fix (a CI run where the gateway of a test mesh never bound its
+// port): a port from a bind(0) probe lies in the kernel's ephemeral range,
+// which the kernel also hands to outgoing connections and other binds to 0
+// at any moment, claims or not. Ports are now picked below that range, where
+// only explicit binds (claimed ones) can take them; bind(0) is the fallback.
+const FIRST_PICKED_PORT = 20_000;
+
+/** The kernel's ephemeral port range (outgoing connections, binds to port 0). */
+function ephemeralRange(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low && high && low <= high) return { low, high };
+  } catch {
+    // not Linux: the IANA dynamic range
+  }
+  return { low: 49152, high: 65535 };
+}
+
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
 function probePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -57,8 +83,15 @@ function probePort(host: string): Promise<number> {
   });
 }
 
-/** A port free on `host` now (the OS picks it) and not handed out to another process of this host in the last two minutes. */
+/** A port free on `host` now, outside the ephemeral range where there is room, and not handed out to another process of this host in the last two minutes. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const { low } = ephemeralRange();
+  if (low - FIRST_PICKED_PORT >= 1000) {
+    for (let i = 0; i < 50; i++) {
+      const port = randomInt(FIRST_PICKED_PORT, low);
+      if ((await canListen(port, host)) && claimPort(port)) return port;
+    }
+  }
   for (let i = 0; ; i++) {
     const port = await probePort(host);
     if (claimPort(port) || i >= 20) return port;
