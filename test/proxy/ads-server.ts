@@ -3,6 +3,7 @@
 // DiscoveryRequest so tests can check ACKs and NACKs.
 
 import * as grpc from '@grpc/grpc-js';
+import { staticCluster } from './helpers.ts';
 import { ADS_SERVICE, loadXdsProtos, packMessage } from '../../src/xds/index.ts';
 import type { AnyMessage, DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse } from '../../src/xds/index.ts';
 
@@ -130,5 +131,23 @@ export class TestAdsServer {
     for (const c of this.calls) c.end();
     for (const c of this.deltaCalls) c.end();
     this.server.forceShutdown();
+  }
+}
+
+/** The bootstrap of a proxy that takes CDS and LDS over ADS from `adsPort` (state of the world or delta). */
+export function adsBootstrap(adsPort: number, apiType: 'GRPC' | 'DELTA_GRPC', node: Record<string, unknown>): Record<string, unknown> {
+  return {
+    node,
+    dynamic_resources: { ads_config: { api_type: apiType, transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds-grpc' } }] }, cds_config: { ads: {} }, lds_config: { ads: {} } },
+    static_resources: { clusters: [staticCluster('xds-grpc', [adsPort])] },
+  };
+}
+
+/** Polls `check` until it holds (5 s at most): config arrives over ADS asynchronously. */
+export async function untilTrue(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -7,9 +7,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Proxy } from '../../src/proxy/index.ts';
 import { TypeUrl } from '../../src/xds/index.ts';
-import { TestAdsServer } from './ads-server.ts';
+import { TestAdsServer, adsBootstrap, untilTrue } from './ads-server.ts';
 import type { Upstream } from './helpers.ts';
-import { HCM, ROUTER, clientAgent, get, startProxy, startUpstream, staticCluster } from './helpers.ts';
+import { HCM, ROUTER, clientAgent, get, startProxy, startUpstream } from './helpers.ts';
 
 let ads: TestAdsServer;
 let proxy: Proxy;
@@ -34,11 +34,7 @@ before(async () => {
   ads.set(TypeUrl.ClusterLoadAssignment, 'e1', [cla('outbound|80||svc', a.port)]);
   ads.set(TypeUrl.Listener, 'l1', [listener('outbound_0.0.0.0_80')]);
   ads.set(TypeUrl.RouteConfiguration, 'r1', [routeConfig('outbound|80||svc')]);
-  proxy = await startProxy({
-    node: { id: 'sidecar~127.0.0.1~pod.ns~ns.svc.cluster.local', cluster: 'svc.ns' },
-    dynamic_resources: { ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds-grpc' } }] }, cds_config: { ads: {} }, lds_config: { ads: {} } },
-    static_resources: { clusters: [staticCluster('xds-grpc', [ads.port])] },
-  });
+  proxy = await startProxy(adsBootstrap(ads.port, 'GRPC', { id: 'sidecar~127.0.0.1~pod.ns~ns.svc.cluster.local', cluster: 'svc.ns' }));
 });
 
 after(async () => {
@@ -49,17 +45,9 @@ after(async () => {
   await b.close();
 });
 
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 test('follows CDS, EDS, LDS and RDS over ADS and ACKs each version', async () => {
   const port = () => proxy.listenerPort('virtualOutbound')!;
-  await eventually(async () => port() !== undefined && (await get(port(), '/x')).status === 200, 'the route over ADS');
+  await untilTrue(async () => port() !== undefined && (await get(port(), '/x')).status === 200, 'the route over ADS');
   assert.equal((await get(port(), '/x')).json().upstream, 'a');
   for (const [t, v] of [[TypeUrl.Cluster, 'c1'], [TypeUrl.ClusterLoadAssignment, 'e1'], [TypeUrl.Listener, 'l1'], [TypeUrl.RouteConfiguration, 'r1']]) {
     const ack = await ads.waitFor((r) => r.type_url === t && r.version_info === v && !!r.response_nonce);
@@ -80,7 +68,7 @@ test('a NACKed update carries the validation error and traffic stays on the old 
   assert.equal(proxy.stats.get('http.rds.update_rejected'), 1);
   // A later good version is accepted again.
   ads.set(TypeUrl.ClusterLoadAssignment, 'e2', [cla('outbound|80||svc', b.port)]);
-  await eventually(async () => (await get(port, '/x')).json().upstream === 'b', 'the EDS update');
+  await untilTrue(async () => (await get(port, '/x')).json().upstream === 'b', 'the EDS update');
 });
 
 test('a listener swap under load drops no request', async () => {

@@ -6,9 +6,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Proxy } from '../../src/proxy/index.ts';
 import { TypeUrl } from '../../src/xds/index.ts';
-import { TestAdsServer } from './ads-server.ts';
+import { TestAdsServer, adsBootstrap, untilTrue } from './ads-server.ts';
 import type { Upstream } from './helpers.ts';
-import { HCM, ROUTER, clientAgent, get, startProxy, startUpstream, staticCluster } from './helpers.ts';
+import { HCM, ROUTER, clientAgent, get, startProxy, startUpstream } from './helpers.ts';
 
 let ads: TestAdsServer;
 let proxy: Proxy;
@@ -33,11 +33,7 @@ before(async () => {
     },
   ]);
   ads.setDelta(TypeUrl.RouteConfiguration, 'r1', [routeConfig('svc')]);
-  proxy = await startProxy({
-    node: { id: 'sidecar~127.0.0.1~pod.ns~ns.svc.cluster.local' },
-    dynamic_resources: { ads_config: { api_type: 'DELTA_GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds-grpc' } }] }, cds_config: { ads: {} }, lds_config: { ads: {} } },
-    static_resources: { clusters: [staticCluster('xds-grpc', [ads.port])] },
-  });
+  proxy = await startProxy(adsBootstrap(ads.port, 'DELTA_GRPC', { id: 'sidecar~127.0.0.1~pod.ns~ns.svc.cluster.local' }));
 });
 
 after(async () => {
@@ -48,16 +44,8 @@ after(async () => {
   await b.close();
 });
 
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 test('subscribes wildcard CDS/LDS and named EDS/RDS, and serves traffic', async () => {
-  await eventually(async () => proxy.listenerPort('out') !== undefined && (await get(proxy.listenerPort('out')!, '/x')).status === 200, 'the delta config');
+  await untilTrue(async () => proxy.listenerPort('out') !== undefined && (await get(proxy.listenerPort('out')!, '/x')).status === 200, 'the delta config');
   assert.equal((await get(proxy.listenerPort('out')!, '/x')).json().upstream, 'a');
   const cds = await ads.waitForDelta((r) => r.type_url === TypeUrl.Cluster);
   assert.deepEqual(cds.resource_names_subscribe, ['*']);
@@ -70,7 +58,7 @@ test('subscribes wildcard CDS/LDS and named EDS/RDS, and serves traffic', async 
 
 test('an incremental EDS change applies on top of the held clusters', async () => {
   ads.setDelta(TypeUrl.ClusterLoadAssignment, 'e2', [cla('svc', b.port)]);
-  await eventually(async () => (await get(proxy.listenerPort('out')!, '/x')).json().upstream === 'b', 'the EDS delta');
+  await untilTrue(async () => (await get(proxy.listenerPort('out')!, '/x')).json().upstream === 'b', 'the EDS delta');
   assert.ok(proxy.clusters.get('svc'), 'the cluster is still there');
 });
 
