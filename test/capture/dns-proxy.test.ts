@@ -76,26 +76,36 @@ describe('DNS proxy', { timeout: 30_000 }, () => {
       const q = parseMessage(m);
       return buildResponse(q, { answers: q.questions[0].type === RecordType.A ? [{ name: q.questions[0].name, type: RecordType.A, ttl: 60, address: '192.0.2.7' }] : [] });
     };
-    upstreamUdp = createSocket('udp4');
-    upstreamUdp.on('message', (m, r) => upstreamUdp.send(answer(m), r.port, r.address));
-    await new Promise<void>((r) => upstreamUdp.bind(0, '127.0.0.1', () => r()));
-    upstreamPort = upstreamUdp.address().port;
-    upstreamTcp = createServer((c) =>
-      c.once('data', (d: Buffer) => {
-        const out = answer(d.subarray(2));
-        const h = Buffer.alloc(2);
-        h.writeUInt16BE(out.length);
-        c.end(Buffer.concat([h, out]));
-      }),
-    );
-    await new Promise<void>((r) => upstreamTcp.listen(upstreamPort, '127.0.0.1', () => r()));
+    // UDP and TCP on one port number: the UDP port comes from bind(0), and the same TCP
+    // port may be held by some other connection at that moment, so try again then.
+    for (let attempt = 0; ; attempt++) {
+      upstreamUdp = createSocket('udp4');
+      upstreamUdp.on('message', (m, r) => upstreamUdp.send(answer(m), r.port, r.address));
+      await new Promise<void>((r) => upstreamUdp.bind(0, '127.0.0.1', () => r()));
+      upstreamPort = upstreamUdp.address().port;
+      upstreamTcp = createServer((c) =>
+        c.once('data', (d: Buffer) => {
+          const out = answer(d.subarray(2));
+          const h = Buffer.alloc(2);
+          h.writeUInt16BE(out.length);
+          c.end(Buffer.concat([h, out]));
+        }),
+      );
+      const listening = await new Promise<boolean>((r) => {
+        upstreamTcp.once('error', () => r(false));
+        upstreamTcp.listen(upstreamPort, '127.0.0.1', () => r(true));
+      });
+      if (listening) break;
+      upstreamUdp.close();
+      if (attempt >= 20) throw new Error(`no port free for both UDP and TCP after ${attempt + 1} tries`);
+    }
     blackhole = createSocket('udp4');
     await new Promise<void>((r) => blackhole.bind(0, '127.0.0.1', () => r()));
     proxy = new DnsProxy({ port: 0, namespace: 'default', upstreams: [{ address: '127.0.0.1', port: upstreamPort }], upstreamTimeoutMs: 300 });
     proxy.setNames(TABLE);
     const { port } = await proxy.start();
     resolver.setServers([`127.0.0.1:${port}`]);
-  });
+  }, { timeout: 20_000 });
 
   after(async () => {
     await proxy?.close();
