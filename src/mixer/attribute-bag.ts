@@ -29,6 +29,11 @@ export class AttributeBag implements AttributeSource {
     return new AttributeBag(map);
   }
 
+  /** A bag over `values` itself, not a copy: for decoders that build a fresh map per bag and never touch it again. */
+  static adopt(values: Map<string, AttributeValue>): AttributeBag {
+    return new AttributeBag(values);
+  }
+
   get(name: string): AttributeValue | undefined {
     return this.#values.get(name) ?? this.#parent?.get(name);
   }

@@ -60,7 +60,8 @@ export function bagsFromReport(request: Msg, vocabulary: AttributeVocabulary, li
   if (defaultWords.length > limits.maxWords) bad('default_words', `${defaultWords.length} words, more than ${limits.maxWords}`);
   const delta = num(request.repeated_attributes_semantics) === DELTA_ENCODING || request.repeated_attributes_semantics === 'DELTA_ENCODING';
   const bags: AttributeBag[] = [];
-  let current = new Map<string, AttributeValue>();
+  // Typed values of the previous set: a delta set copies them and types only what it changes.
+  let previous: Map<string, AttributeValue> | undefined;
   for (let i = 0; i < sets.length; i++) {
     const set = sets[i]!;
     const at = `attributes[${i}]`;
@@ -76,7 +77,7 @@ export function bagsFromReport(request: Msg, vocabulary: AttributeVocabulary, li
     let attributes = 0;
     for (const f of FIELDS) attributes += count(set[f]);
     if (attributes > limits.maxAttributes) bad(at, `${attributes} attributes, more than ${limits.maxAttributes}`);
-    const values = delta ? current : new Map<string, AttributeValue>();
+    const values = delta && previous ? new Map(previous) : new Map<string, AttributeValue>();
     for (const f of FIELDS) {
       const m = set[f] as Msg | undefined | null;
       if (!m) continue;
@@ -113,13 +114,14 @@ export function bagsFromReport(request: Msg, vocabulary: AttributeVocabulary, li
             v = map;
           }
         }
-        values.set(name, v);
+        // A value that does not fit its declared type is left out (and, under delta, no longer inherited).
+        const typed = attributeFromWire(name, v, vocabulary);
+        if (typed === undefined) values.delete(name);
+        else values.set(name, typed);
       }
     }
-    const typed: [string, AttributeValue | undefined][] = [];
-    for (const [name, v] of values) typed.push([name, attributeFromWire(name, v, vocabulary)]);
-    bags.push(AttributeBag.of(typed));
-    if (delta) current = values;
+    bags.push(AttributeBag.adopt(values));
+    previous = values;
   }
   return bags;
 }

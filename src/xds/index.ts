@@ -15,6 +15,7 @@ export type {
 export { packAny, packMessage, unpackMessage, packJsonAny, unpackJsonAny } from './any.ts';
 export { CA_SERVICE, loadCaService } from './ca-service.ts';
 export type { IstioCertificateRequest, IstioCertificateResponse, CaServiceProtos } from './ca-service.ts';
+export { ProtoWriter, varintSize, zigzag32, fieldSize, WIRE_VARINT, WIRE_FIXED64, WIRE_BYTES } from './proto-writer.ts';
 export { GLOBAL_WORDS, GLOBAL_WORD_INDEX } from './mixer-global-dictionary.ts';
 export {
   MIXER_SERVICE,
@@ -24,10 +25,10 @@ export {
   mixerReportProtos,
   mixerReportServiceDefinition,
   mixerReportClient,
-  buildReportRequest,
   encodeReportRequest,
   encodeReport,
   encodeReports,
+  ReportEncoder,
   ipBytes,
 } from './mixer-report.ts';
-export type { ReportValue, ReportBag, ReportEncodeOptions, MixerReportClient } from './mixer-report.ts';
+export type { ReportValue, ReportBag, ReportEncodeOptions, ReportEncoderLimits, EncodedReport, MixerReportClient } from './mixer-report.ts';

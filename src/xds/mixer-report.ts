@@ -5,8 +5,10 @@
 // when that loses nothing. Shared by the proxy's Mixer report logger and
 // Mixer's own client; Mixer decodes (src/mixer/report-decoder.ts).
 //
-// Messages are built ready for protobufjs's encode (no fromObject pass) and
-// sent on a client whose serializer passes the bytes through.
+// Requests are written straight to wire bytes (src/xds/proto-writer.ts):
+// building message objects for protobufjs's encode cost the sidecar about
+// 20 µs per reported request. They go out on a client whose serializer
+// passes the bytes through.
 
 import { isIPv4, isIPv6 } from 'node:net';
 import { createRequire } from 'node:module';
@@ -14,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import type { ProtoRoot, ProtoType } from './protos.ts';
 import { GLOBAL_WORDS, GLOBAL_WORD_INDEX } from './mixer-global-dictionary.ts';
+import { ProtoWriter, WIRE_FIXED64, WIRE_VARINT, fieldSize, varintSize, zigzag32 } from './proto-writer.ts';
 
 const require = createRequire(import.meta.url);
 const protoUtil = require('@grpc/proto-loader/build/src/util.js') as typeof import('@grpc/proto-loader/build/src/util.js');
@@ -97,6 +100,8 @@ export interface MixerReportClient extends grpc.Client {
 /** Per-message word list: global indexes first, then negative indexes into `words`. */
 class WordTable {
   readonly words: string[] = [];
+  /** Bytes the words take as default_words fields. */
+  bytes = 0;
   readonly #local = new Map<string, number>();
   readonly #globalCount: number;
 
@@ -110,10 +115,20 @@ class WordTable {
     let l = this.#local.get(word);
     if (l === undefined) {
       this.words.push(word);
+      this.bytes += fieldSize(Buffer.byteLength(word));
       l = -this.words.length;
       this.#local.set(word, l);
     }
     return l;
+  }
+
+  /** Forgets the words added after the list had `count` (a set that went into the next message instead). */
+  truncate(count: number): void {
+    while (this.words.length > count) {
+      const w = this.words.pop()!;
+      this.bytes -= fieldSize(Buffer.byteLength(w));
+      this.#local.delete(w);
+    }
   }
 }
 
@@ -131,18 +146,20 @@ function sameValue(a: ReportValue | undefined, b: ReportValue): boolean {
   return false;
 }
 
+/** Delta encoding only when no set drops an attribute the previous one had. */
+function deltaSafe(bags: readonly ReportBag[]): boolean {
+  for (let i = 1; i < bags.length; i++) if (!keepsEveryAttribute(bags[i - 1]!, bags[i]!)) return false;
+  return true;
+}
+
 /**
- * Delta encoding only when no set drops an attribute the previous one had.
+ * `cur` has every attribute `prev` had, so delta encoding can carry it.
  * Bags of one logger list their attributes in the same order, so a walk of
  * both key lists side by side usually answers without a lookup.
  */
-function deltaSafe(bags: readonly ReportBag[]): boolean {
-  for (let i = 1; i < bags.length; i++) {
-    const prev = bags[i - 1]!;
-    const cur = bags[i]!;
-    if (sameKeyOrder(prev, cur)) continue;
-    for (const name of prev.keys()) if (!cur.has(name)) return false;
-  }
+function keepsEveryAttribute(prev: ReportBag, cur: ReportBag): boolean {
+  if (sameKeyOrder(prev, cur)) return true;
+  for (const name of prev.keys()) if (!cur.has(name)) return false;
   return true;
 }
 
@@ -154,14 +171,11 @@ function sameKeyOrder(a: ReportBag, b: ReportBag): boolean {
   return true;
 }
 
-function timestamp(ms: number): D {
-  const s = Math.floor(ms / 1000);
-  return { seconds: s, nanos: Math.floor((ms - s * 1000) * 1e6) };
-}
-
-function duration(ms: number): D {
-  const s = Math.trunc(ms / 1000);
-  return { seconds: s, nanos: Math.round((ms - s * 1000) * 1e6) };
+/** Whole seconds and the nanoseconds past them, as Timestamp and Duration carry a time. */
+function secondsAndNanos(ms: number, floor: boolean): [number, number] {
+  const s = floor ? Math.floor(ms / 1000) : Math.trunc(ms / 1000);
+  const nanos = (ms - s * 1000) * 1e6;
+  return [s, floor ? Math.floor(nanos) : Math.round(nanos)];
 }
 
 /** `10.0.0.1` / `fd00::1` -> 4 / 16 bytes; undefined when not an address. */
@@ -189,18 +203,111 @@ export function ipBytes(text: string): Uint8Array | undefined {
   return out;
 }
 
-function put(out: D, field: string, key: number, value: unknown): void {
-  (out[field] ??= {})[key] = value;
+// CompressedAttributes' map fields (mixer-report.proto). Each map entry is a
+// length-delimited message: key (field 1, sint32 word index), value (field 2).
+const STRINGS = 2;
+const INT64S = 3;
+const DOUBLES = 4;
+const BOOLS = 5;
+const TIMESTAMPS = 6;
+const DURATIONS = 7;
+const BYTES = 8;
+const STRING_MAPS = 9;
+const KEY_TAG = (1 << 3) | WIRE_VARINT;
+const VARINT_VALUE_TAG = (2 << 3) | WIRE_VARINT;
+const DOUBLE_VALUE_TAG = (2 << 3) | WIRE_FIXED64;
+
+const int64Size = (n: number): number => (n < 0 ? 10 : varintSize(n));
+
+/** Timestamp/Duration {seconds = 1, nanos = 2} without its zero fields (proto3). */
+function timeSize(seconds: number, nanos: number): number {
+  return (seconds !== 0 ? 1 + int64Size(seconds) : 0) + (nanos !== 0 ? 1 + int64Size(nanos) : 0);
 }
 
 /**
- * One CompressedAttributes: `bag`'s attributes, or with `prev` only those
- * whose value differs from prev's. The previous bag's values are read side
- * by side while both list the same names in the same order (the usual case),
- * by name otherwise.
+ * Writes CompressedAttributes fields as map entries, in whatever order the
+ * bag lists its attributes (the wire allows interleaved map entries).
  */
-function compress(bag: ReportBag, prev: ReportBag | undefined, words: WordTable, typeOf: ((name: string) => string | undefined) | undefined): D {
-  const out: D = {};
+class AttributeWriter {
+  readonly w = new ProtoWriter(Buffer.allocUnsafe(4096));
+
+  private entryStart(field: number, key: number, valueSize: number): void {
+    const k = zigzag32(key);
+    this.w.reserve(24 + valueSize);
+    this.w.header(field, 1 + varintSize(k) + valueSize);
+    this.w.buf[this.w.pos++] = KEY_TAG;
+    this.w.varint(k);
+  }
+
+  word(field: number, key: number, word: number): void {
+    const v = zigzag32(word);
+    this.entryStart(field, key, 1 + varintSize(v));
+    this.w.buf[this.w.pos++] = VARINT_VALUE_TAG;
+    this.w.varint(v);
+  }
+
+  int64(key: number, n: number): void {
+    this.entryStart(INT64S, key, 1 + int64Size(n));
+    this.w.buf[this.w.pos++] = VARINT_VALUE_TAG;
+    this.w.int64(n);
+  }
+
+  double(key: number, n: number): void {
+    this.entryStart(DOUBLES, key, 9);
+    this.w.buf[this.w.pos++] = DOUBLE_VALUE_TAG;
+    this.w.double(n);
+  }
+
+  bool(key: number, b: boolean): void {
+    this.entryStart(BOOLS, key, 2);
+    this.w.buf[this.w.pos++] = VARINT_VALUE_TAG;
+    this.w.buf[this.w.pos++] = b ? 1 : 0;
+  }
+
+  time(field: number, key: number, [seconds, nanos]: [number, number]): void {
+    const size = timeSize(seconds, nanos);
+    this.entryStart(field, key, 1 + varintSize(size) + size);
+    this.w.header(2, size);
+    if (seconds !== 0) {
+      this.w.buf[this.w.pos++] = KEY_TAG; // field 1, varint: the same byte as a map key's tag
+      this.w.int64(seconds);
+    }
+    if (nanos !== 0) {
+      this.w.buf[this.w.pos++] = VARINT_VALUE_TAG;
+      this.w.int64(nanos);
+    }
+  }
+
+  bytes(key: number, b: Uint8Array): void {
+    this.entryStart(BYTES, key, 1 + varintSize(b.length) + b.length);
+    this.w.bytes(2, b);
+  }
+
+  /** A StringMap {entries = 1: map<sint32, sint32>} of word indexes. */
+  stringMap(key: number, entries: readonly number[]): void {
+    let size = 0;
+    for (let i = 0; i < entries.length; i += 2) size += fieldSize(2 + varintSize(zigzag32(entries[i]!)) + varintSize(zigzag32(entries[i + 1]!)));
+    this.entryStart(STRING_MAPS, key, 1 + varintSize(size) + size);
+    this.w.header(2, size);
+    for (let i = 0; i < entries.length; i += 2) {
+      const k = zigzag32(entries[i]!);
+      const v = zigzag32(entries[i + 1]!);
+      this.w.header(1, 2 + varintSize(k) + varintSize(v));
+      this.w.buf[this.w.pos++] = KEY_TAG;
+      this.w.varint(k);
+      this.w.buf[this.w.pos++] = VARINT_VALUE_TAG;
+      this.w.varint(v);
+    }
+  }
+}
+
+/**
+ * One CompressedAttributes into `out`: `bag`'s attributes, or with `prev`
+ * only those whose value differs from prev's. The previous bag's values are
+ * read side by side while both list the same names in the same order (the
+ * usual case), by name otherwise.
+ */
+function compress(out: AttributeWriter, bag: ReportBag, prev: ReportBag | undefined, words: WordTable, typeOf: ((name: string) => string | undefined) | undefined): void {
   const prevEntries = prev?.entries();
   let aligned = prevEntries !== undefined;
   for (const [name, v] of bag) {
@@ -219,68 +326,211 @@ function compress(bag: ReportBag, prev: ReportBag | undefined, words: WordTable,
     const n = words.index(name);
     if (typeof v === 'string') {
       const ip = typeOf?.(name) === 'IP_ADDRESS' ? ipBytes(v) : undefined;
-      if (ip) put(out, 'bytes', n, ip);
-      else put(out, 'strings', n, words.index(v));
+      if (ip) out.bytes(n, ip);
+      else out.word(STRINGS, n, words.index(v));
     } else if (typeof v === 'number') {
       const type = typeOf?.(name);
-      if (type === 'DURATION') put(out, 'durations', n, duration(v));
-      else if (type === 'DOUBLE' || !Number.isSafeInteger(v)) put(out, 'doubles', n, v);
-      else put(out, 'int64s', n, v);
-    } else if (typeof v === 'boolean') put(out, 'bools', n, v);
-    else if (v instanceof Date) put(out, 'timestamps', n, timestamp(v.getTime()));
-    else if (v instanceof Uint8Array) put(out, 'bytes', n, v);
+      if (type === 'DURATION') out.time(DURATIONS, n, secondsAndNanos(v, false));
+      else if (type === 'DOUBLE' || !Number.isSafeInteger(v)) out.double(n, v);
+      else out.int64(n, v);
+    } else if (typeof v === 'boolean') out.bool(n, v);
+    else if (v instanceof Date) out.time(TIMESTAMPS, n, secondsAndNanos(v.getTime(), true));
+    else if (v instanceof Uint8Array) out.bytes(n, v);
     else {
-      const entries: Record<number, number> = {};
-      for (const [k, mv] of v) entries[words.index(k)] = words.index(mv);
-      put(out, 'string_maps', n, { entries });
+      const entries: number[] = [];
+      for (const [k, mv] of v) entries.push(words.index(k), words.index(mv));
+      out.stringMap(n, entries);
     }
   }
-  return out;
 }
 
-/** One ReportRequest (plain object ready for encode) carrying `bags` in order. */
-export function buildReportRequest(bags: readonly ReportBag[], options: ReportEncodeOptions = {}): D {
-  const globalCount = Math.min(options.globalWordCount ?? GLOBAL_WORDS.length, GLOBAL_WORDS.length);
-  const words = new WordTable(globalCount);
-  const semantics = options.semantics ?? 'auto';
-  const delta = semantics !== 'independent' && bags.length > 1 && deltaSafe(bags);
-  const attributes = bags.map((bag, i) => compress(bag, delta && i > 0 ? bags[i - 1] : undefined, words, options.typeOf));
-  return {
-    attributes,
-    repeated_attributes_semantics: delta ? DELTA_ENCODING : INDEPENDENT_ENCODING,
-    default_words: words.words,
-    global_word_count: globalCount,
-  };
-}
-
-/** The wire bytes of a ReportRequest built by buildReportRequest. */
+/** The wire bytes of a ReportRequest given as a plain object (protobufjs's encode; for hand-built requests). */
 export function encodeReportRequest(request: D): Uint8Array {
   return mixerReportProtos().request.encode(request).finish();
 }
 
-/** `bags` as the bytes of one ReportRequest. */
+// ReportRequest's fields.
+const ATTRIBUTES = 1;
+const DEFAULT_WORDS = 2;
+const GLOBAL_WORD_COUNT = 3;
+const SEMANTICS = 4;
+
+/** One attribute set's scratch writer per process: encoding is synchronous. */
+let scratch: AttributeWriter | undefined;
+
+/** A finished ReportRequest. */
+export interface EncodedReport {
+  readonly bytes: Uint8Array;
+  readonly bags: number;
+}
+
+export interface ReportEncoderLimits {
+  /** Bytes of one message; a set that does not fit starts the next one, a set larger than this alone is dropped. */
+  readonly maxBytes?: number;
+  /** Sets in one message. */
+  readonly maxBags?: number;
+}
+
+/** A delta message closed after fewer sets than this (a set dropped an attribute) is followed by an independent one. */
+const MIN_DELTA_RUN = 8;
+
+/**
+ * ReportRequests written one attribute set at a time, so a caller keeps
+ * bytes rather than bags between flushes (a sidecar buffers a second of
+ * requests: as bags they outlived the young generation and were copied and
+ * marked by every collection; as bytes they are one buffer per message).
+ *
+ * Each message shares one word list. Delta encoding cannot remove an
+ * attribute, so a set that drops one the previous set had closes the
+ * message; when that happens after only a few sets, the next message is
+ * written independently (every set whole) rather than as many tiny ones.
+ */
+export class ReportEncoder {
+  readonly #typeOf: ((name: string) => string | undefined) | undefined;
+  readonly #globalCount: number;
+  readonly #independent: boolean;
+  readonly #maxBytes: number;
+  readonly #maxBags: number;
+  readonly #done: EncodedReport[] = [];
+  #doneBags = 0;
+  #out: ProtoWriter | undefined;
+  #words!: WordTable;
+  #bags = 0;
+  #delta = true;
+  #prev: ReportBag | undefined;
+  #nextIndependent = false;
+
+  constructor(options: ReportEncodeOptions = {}, limits: ReportEncoderLimits = {}) {
+    this.#typeOf = options.typeOf;
+    this.#globalCount = Math.min(options.globalWordCount ?? GLOBAL_WORDS.length, GLOBAL_WORDS.length);
+    this.#independent = options.semantics === 'independent';
+    this.#maxBytes = limits.maxBytes ?? Infinity;
+    this.#maxBags = limits.maxBags ?? Infinity;
+  }
+
+  get globalWordCount(): number {
+    return this.#globalCount;
+  }
+
+  /** Sets written and not yet taken (finished messages and the open one). */
+  get buffered(): number {
+    return this.#doneBags + this.#bags;
+  }
+
+  /** Finished messages are waiting for take(). */
+  get ready(): boolean {
+    return this.#done.length > 0;
+  }
+
+  /** Writes one set; false when it alone is larger than maxBytes (it is dropped). */
+  add(bag: ReportBag): boolean {
+    if (this.#bags > 0 && this.#delta && !keepsEveryAttribute(this.#prev!, bag)) {
+      const short = this.#bags < MIN_DELTA_RUN;
+      this.finish();
+      this.#nextIndependent = short;
+    }
+    if (this.#written(bag)) return true;
+    if (this.#bags === 0) return false;
+    // Past maxBytes: the set opens the next message.
+    this.finish();
+    return this.#written(bag);
+  }
+
+  /** Writes `bag` into the open message (opening one); false, leaving the message as it was, when it would pass maxBytes. */
+  #written(bag: ReportBag): boolean {
+    if (!this.#out) this.#open();
+    const out = this.#out!;
+    const words = this.#words;
+    const wordCount = words.words.length;
+    const set = (scratch ??= new AttributeWriter());
+    set.w.pos = 0;
+    compress(set, bag, this.#delta && this.#bags > 0 ? this.#prev : undefined, words, this.#typeOf);
+    const size = out.pos + fieldSize(set.w.pos) + words.bytes + TRAILER_BYTES;
+    if (size > this.#maxBytes) {
+      words.truncate(wordCount);
+      if (this.#bags === 0) this.#out = undefined;
+      return false;
+    }
+    out.reserve(6 + set.w.pos);
+    out.header(ATTRIBUTES, set.w.pos);
+    set.w.buf.copy(out.buf, out.pos, 0, set.w.pos);
+    out.pos += set.w.pos;
+    this.#bags++;
+    this.#prev = bag;
+    if (this.#bags >= this.#maxBags) this.finish();
+    return true;
+  }
+
+  #open(): void {
+    this.#out = new ProtoWriter(Buffer.allocUnsafe(4096));
+    this.#words = new WordTable(this.#globalCount);
+    this.#bags = 0;
+    this.#prev = undefined;
+    this.#delta = !this.#independent && !this.#nextIndependent;
+    this.#nextIndependent = false;
+  }
+
+  /** Closes the open message, if any: its word list and header fields go after the sets. */
+  finish(): void {
+    const out = this.#out;
+    if (!out || this.#bags === 0) return;
+    for (const word of this.#words.words) {
+      // A repeated string keeps empty elements.
+      const len = Buffer.byteLength(word);
+      out.reserve(6 + len);
+      out.header(DEFAULT_WORDS, len);
+      out.pos += out.buf.write(word, out.pos, 'utf8');
+    }
+    out.reserve(TRAILER_BYTES);
+    if (this.#globalCount !== 0) {
+      out.tag(GLOBAL_WORD_COUNT, WIRE_VARINT);
+      out.varint(this.#globalCount);
+    }
+    // One set reads the same either way; say INDEPENDENT as a reader expects of a lone set.
+    if (!this.#delta || this.#bags === 1) {
+      out.tag(SEMANTICS, WIRE_VARINT);
+      out.varint(INDEPENDENT_ENCODING);
+    }
+    this.#done.push({ bytes: out.bytesWritten(), bags: this.#bags });
+    this.#doneBags += this.#bags;
+    this.#out = undefined;
+    this.#bags = 0;
+    this.#prev = undefined;
+  }
+
+  /** Up to `max` finished messages, oldest first, handed over. */
+  take(max = Infinity): EncodedReport[] {
+    const taken = this.#done.splice(0, max);
+    for (const m of taken) this.#doneBags -= m.bags;
+    return taken;
+  }
+}
+
+/** global_word_count and repeated_attributes_semantics: two tags and varints. */
+const TRAILER_BYTES = 12;
+
+/**
+ * `bags` as the bytes of one ReportRequest, written directly (no message
+ * objects): delta-encoded when no set drops an attribute of the one
+ * before, words shared by the whole message.
+ */
 export function encodeReport(bags: readonly ReportBag[], options: ReportEncodeOptions = {}): Uint8Array {
-  return encodeReportRequest(buildReportRequest(bags, options));
+  const independent = options.semantics === 'independent' || !deltaSafe(bags);
+  const encoder = new ReportEncoder({ ...options, semantics: independent ? 'independent' : 'auto' });
+  for (const bag of bags) encoder.add(bag);
+  encoder.finish();
+  // No bags: an empty request.
+  return encoder.take()[0]?.bytes ?? encodeReportRequest({ global_word_count: encoder.globalWordCount, repeated_attributes_semantics: INDEPENDENT_ENCODING });
 }
 
 /**
- * `bags` as ReportRequests of at most `maxBytes` each (halving a batch
- * until it fits); a single bag larger than that is returned in `tooLarge`.
+ * `bags` as ReportRequests of at most `maxBytes` each; a single bag larger
+ * than that is counted in `tooLarge`.
  */
-export function encodeReports(bags: readonly ReportBag[], maxBytes: number, options: ReportEncodeOptions = {}): { messages: { bytes: Uint8Array; bags: number }[]; tooLarge: number } {
-  const messages: { bytes: Uint8Array; bags: number }[] = [];
+export function encodeReports(bags: readonly ReportBag[], maxBytes: number, options: ReportEncodeOptions = {}): { messages: EncodedReport[]; tooLarge: number } {
+  const encoder = new ReportEncoder(options, { maxBytes });
   let tooLarge = 0;
-  const go = (part: readonly ReportBag[]): void => {
-    if (part.length === 0) return;
-    const bytes = encodeReport(part, options);
-    if (bytes.byteLength <= maxBytes) messages.push({ bytes, bags: part.length });
-    else if (part.length === 1) tooLarge++;
-    else {
-      const mid = part.length >> 1;
-      go(part.slice(0, mid));
-      go(part.slice(mid));
-    }
-  };
-  go(bags);
-  return { messages, tooLarge };
+  for (const bag of bags) if (!encoder.add(bag)) tooLarge++;
+  encoder.finish();
+  return { messages: encoder.take(), tooLarge };
 }

@@ -13,12 +13,16 @@ import type { AccessLogEntry } from '../../src/proxy/access-log.ts';
 import { encodeMessage, httpEntry } from '../../src/proxy/access-loggers/grpc-als/grpc-als.ts';
 import { reportBag } from '../../src/proxy/access-loggers/mixer-report/mixer-report.ts';
 import { setFilterMetadata } from '../../src/proxy/rbac/stream-metadata.ts';
-import { DELTA_ENCODING, GLOBAL_WORDS, INDEPENDENT_ENCODING, buildReportRequest, encodeReport, encodeReportRequest, encodeReports, loadXdsProtos, mixerReportProtos } from '../../src/xds/index.ts';
+import { DELTA_ENCODING, GLOBAL_WORDS, INDEPENDENT_ENCODING, ReportEncoder, encodeReport, encodeReportRequest, encodeReports, loadXdsProtos, mixerReportProtos } from '../../src/xds/index.ts';
 import type { ReportBag } from '../../src/xds/index.ts';
 
 const vocabulary = AttributeVocabulary.builtin();
 const typeOf = (name: string): string | undefined => vocabulary.typeOf(name);
 const decode = (bytes: Uint8Array): Record<string, any> => mixerReportProtos().request.decode(bytes) as unknown as Record<string, any>;
+/** The request encodeReport writes, as protobufjs reads it back. */
+const encoded = (bags: ReportBag[], options: Parameters<typeof encodeReport>[1] = {}): Record<string, any> => decode(encodeReport(bags, { typeOf, ...options }));
+/** The fields of a decoded attribute set that carry something. */
+const fieldsSet = (attributes: Record<string, any>): string[] => Object.keys(attributes).filter((k) => Object.keys(attributes[k] ?? {}).length > 0).sort();
 const roundTrip = (bags: ReportBag[], semantics?: 'auto' | 'delta' | 'independent') => bagsFromReport(decode(encodeReport(bags, { typeOf, semantics })), vocabulary).map((b) => b.toText());
 
 const ALL_TYPES: ReportBag = new Map<string, any>([
@@ -53,9 +57,9 @@ const cases: { name: string; bags: ReportBag[]; semantics?: 'auto' | 'delta' | '
 
 for (const c of cases) {
   test(`round trip: ${c.name}`, () => {
-    const request = buildReportRequest(c.bags, { typeOf, semantics: c.semantics });
+    const request = encoded(c.bags, { semantics: c.semantics });
     assert.equal(request.repeated_attributes_semantics, c.expect);
-    const decoded = bagsFromReport(decode(encodeReportRequest(request)), vocabulary);
+    const decoded = bagsFromReport(request, vocabulary);
     assert.equal(decoded.length, c.bags.length);
     for (let i = 0; i < c.bags.length; i++) {
       const want: Record<string, unknown> = {};
@@ -77,7 +81,7 @@ for (const c of cases) {
 }
 
 test('words: attribute names and common values index the global dictionary, the rest one word list per message', () => {
-  const request = buildReportRequest([ALL_TYPES, ALL_TYPES], { typeOf, semantics: 'independent' });
+  const request = encoded([ALL_TYPES, ALL_TYPES], { semantics: 'independent' });
   const first = request.attributes[0];
   assert.equal(first.strings[GLOBAL_WORDS.indexOf('request.method')], GLOBAL_WORDS.indexOf('GET'));
   assert.ok(GLOBAL_WORDS.indexOf('source.ip') in first.bytes, 'source.ip as IP bytes under its global index');
@@ -90,20 +94,99 @@ test('words: attribute names and common values index the global dictionary, the 
   const own = { attributes: [{ words: ['myorg.tenant', 'acme'], strings: { [-1]: -2 } }], default_words: ['x'], global_word_count: GLOBAL_WORDS.length, repeated_attributes_semantics: INDEPENDENT_ENCODING };
   assert.deepEqual(bagsFromReport(decode(encodeReportRequest(own)), vocabulary)[0]!.toText(), { 'myorg.tenant': 'acme' });
   // A client that knows fewer global words gets only those from the encoder.
-  const older = buildReportRequest([new Map([['quota.cache_hit', true]])], { globalWordCount: 170 });
-  assert.deepEqual(older.default_words, ['quota.cache_hit']);
-  assert.deepEqual(bagsFromReport(decode(encodeReportRequest(older)), vocabulary)[0]!.toText(), { 'quota.cache_hit': 'true' });
+  const older = encoded([new Map([['quota.cache_hit', true]])], { globalWordCount: 170 });
+  assert.deepEqual([...older.default_words], ['quota.cache_hit']);
+  assert.equal(older.global_word_count, 170);
+  assert.deepEqual(bagsFromReport(older, vocabulary)[0]!.toText(), { 'quota.cache_hit': 'true' });
 });
 
 test('delta encoding sends only what changed and makes a batch of similar bags smaller', () => {
   const bags = Array.from({ length: 100 }, (_, i) => new Map([...ALL_TYPES, ['request.path', `/ratings/${i}`], ['request.time', new Date(1_767_225_600_000 + i)]]));
-  const delta = buildReportRequest(bags, { typeOf });
+  const delta = encoded(bags);
   assert.equal(delta.repeated_attributes_semantics, DELTA_ENCODING);
-  assert.deepEqual(Object.keys(delta.attributes[1]).sort(), ['strings', 'timestamps']);
-  const dBytes = encodeReportRequest(delta).byteLength;
+  assert.deepEqual(fieldsSet(delta.attributes[0]), ['bools', 'bytes', 'doubles', 'durations', 'int64s', 'string_maps', 'strings', 'timestamps']);
+  assert.deepEqual(fieldsSet(delta.attributes[1]), ['strings', 'timestamps']);
+  const dBytes = encodeReport(bags, { typeOf }).byteLength;
   const iBytes = encodeReport(bags, { typeOf, semantics: 'independent' }).byteLength;
   assert.ok(dBytes * 3 < iBytes, `delta ${dBytes} B vs independent ${iBytes} B`);
   assert.deepEqual(roundTrip(bags), roundTrip(bags, 'independent'));
+});
+
+test('edge values survive the hand-written encoder: zero, negative and 64-bit numbers, times around the epoch, empty words', () => {
+  const bag: ReportBag = new Map<string, any>([
+    ['response.code', 0],
+    ['request.size', -5],
+    ['response.size', 2 ** 40 + 3],
+    ['myorg.big', Number.MIN_SAFE_INTEGER],
+    ['myorg.ratio', -0.5],
+    ['connection.mtls', false],
+    ['response.duration', -1.5],
+    ['request.time', new Date(0)],
+    ['response.time', new Date(-1500)],
+    ['request.path', ''],
+    ['request.headers', new Map([['', 'x'], ['k', '']])],
+    ['myorg.blob', new Uint8Array(0)],
+  ]);
+  for (const semantics of ['independent', 'delta'] as const) {
+    const got = bagsFromReport(encoded([bag, bag], { semantics }), vocabulary);
+    for (const b of got) {
+      assert.equal(b.get('response.code'), 0);
+      assert.equal(b.get('request.size'), -5);
+      assert.equal(b.get('response.size'), 2 ** 40 + 3);
+      assert.equal(b.get('myorg.big'), Number.MIN_SAFE_INTEGER);
+      assert.equal(b.get('myorg.ratio'), -0.5);
+      assert.equal(b.get('connection.mtls'), false);
+      assert.equal(b.get('response.duration'), -1.5);
+      assert.equal((b.get('request.time') as Date).getTime(), 0);
+      assert.equal((b.get('response.time') as Date).getTime(), -1500);
+      assert.equal(b.get('request.path'), '');
+      assert.deepEqual(b.get('request.headers'), new Map([['', 'x'], ['k', '']]));
+      assert.equal((b.get('myorg.blob') as Uint8Array).length, 0);
+    }
+  }
+});
+
+test('ReportEncoder: a set dropping an attribute closes the delta message; after a short run the next message is independent', () => {
+  const withUa = (i: number): ReportBag => new Map<string, any>([['request.path', `/p${i}`], ['request.useragent', 'curl']]);
+  const withoutUa = (i: number): ReportBag => new Map<string, any>([['request.path', `/p${i}`]]);
+  const encoder = new ReportEncoder({ typeOf });
+  const input = [withUa(0), withUa(1), withoutUa(2), withUa(3), withoutUa(4), withUa(5)];
+  for (const bag of input) assert.equal(encoder.add(bag), true);
+  assert.equal(encoder.buffered, 6);
+  encoder.finish();
+  const messages = encoder.take();
+  assert.equal(encoder.buffered, 0);
+  // [0,1] delta, closed by 2 (drops useragent) after 2 sets: the rest in one independent message.
+  assert.deepEqual(messages.map((m) => m.bags), [2, 4]);
+  const decoded = messages.map((m) => decode(m.bytes));
+  assert.equal(decoded[0]!.repeated_attributes_semantics, DELTA_ENCODING);
+  assert.equal(decoded[1]!.repeated_attributes_semantics, INDEPENDENT_ENCODING);
+  const bags = decoded.flatMap((d) => bagsFromReport(d, vocabulary)).map((b) => b.toText());
+  assert.deepEqual(bags, input.map((b) => Object.fromEntries(b)));
+});
+
+test('ReportEncoder: max_batch_entries and max_message_bytes close messages; a set too large alone is refused and leaves nothing behind', () => {
+  const bag = (i: number): ReportBag => new Map<string, any>([['request.path', `/ratings/${i}`], ['response.code', 200]]);
+  const byCount = new ReportEncoder({ typeOf }, { maxBags: 3 });
+  for (let i = 0; i < 7; i++) byCount.add(bag(i));
+  assert.equal(byCount.ready, true);
+  byCount.finish();
+  assert.deepEqual(byCount.take().map((m) => m.bags), [3, 3, 1]);
+
+  const bySize = new ReportEncoder({ typeOf }, { maxBytes: 200 });
+  const sent: ReportBag[] = [];
+  for (let i = 0; i < 40; i++) {
+    sent.push(bag(i));
+    assert.equal(bySize.add(bag(i)), true);
+  }
+  assert.equal(bySize.add(new Map([['request.path', 'x'.repeat(300)]])), false);
+  bySize.finish();
+  const messages = bySize.take();
+  assert.ok(messages.length > 1 && messages.every((m) => m.bytes.byteLength <= 200), `sizes ${messages.map((m) => m.bytes.byteLength)}`);
+  // Every set arrives once, in order, and the refused one left no word behind.
+  const got = messages.flatMap((m) => bagsFromReport(decode(m.bytes), vocabulary)).map((b) => b.get('request.path'));
+  assert.deepEqual(got, sent.map((b) => b.get('request.path')));
+  for (const m of messages) assert.ok(!decode(m.bytes).default_words.some((w: string) => w.startsWith('xxx')));
 });
 
 test('encodeReports splits a batch past the byte bound and counts a single bag that cannot fit', () => {

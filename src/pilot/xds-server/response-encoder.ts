@@ -14,10 +14,8 @@
 
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { AnyMessage, DeltaDiscoveryResponse, DiscoveryResponse } from '../../xds/index.ts';
-import { ADS_PROTO_FILES, ADS_SERVICE, loadXdsProtos } from '../../xds/index.ts';
+import { ADS_PROTO_FILES, ADS_SERVICE, ProtoWriter, fieldSize, loadXdsProtos } from '../../xds/index.ts';
 import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest } from './request-decoder.ts';
-
-const WIRE_BYTES = 2;
 
 const SOTW_FIELDS: ReadonlySet<string> = new Set(['version_info', 'resources', 'type_url', 'nonce', 'control_plane']);
 const DELTA_FIELDS: ReadonlySet<string> = new Set(['system_version_info', 'resources', 'type_url', 'removed_resources', 'nonce', 'control_plane']);
@@ -27,69 +25,15 @@ const DELTA_RESOURCE_FIELDS: ReadonlySet<string> = new Set(['name', 'version', '
 const MAX_SCRATCH_BYTES = 8 * 1024 * 1024;
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size += 1;
-  }
-  return size;
-}
-
-/** Size of a length-delimited field with a payload of `len` bytes (tag < 16: one byte). */
-function fieldSize(len: number): number {
-  return 1 + varintSize(len) + len;
-}
-
 function stringField(value: string | undefined): number {
   return value ? fieldSize(Buffer.byteLength(value)) : 0;
-}
-
-class Writer {
-  readonly buf: Buffer;
-  pos = 0;
-
-  constructor(buf: Buffer) {
-    this.buf = buf;
-  }
-
-  varint(n: number): void {
-    while (n >= 0x80) {
-      this.buf[this.pos++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    this.buf[this.pos++] = n;
-  }
-
-  tag(field: number, wire: number): void {
-    this.buf[this.pos++] = (field << 3) | wire;
-  }
-
-  string(field: number, value: string | undefined): void {
-    if (!value) return; // proto3: empty strings are not written
-    this.tag(field, WIRE_BYTES);
-    this.varint(Buffer.byteLength(value));
-    this.pos += this.buf.write(value, this.pos, 'utf8');
-  }
-
-  bytes(field: number, value: Uint8Array): void {
-    this.tag(field, WIRE_BYTES);
-    this.varint(value.length);
-    this.buf.set(value, this.pos);
-    this.pos += value.length;
-  }
-
-  header(field: number, len: number): void {
-    this.tag(field, WIRE_BYTES);
-    this.varint(len);
-  }
 }
 
 function anySize(any: AnyMessage): number {
   return stringField(any.type_url) + (any.value.length > 0 ? fieldSize(any.value.length) : 0);
 }
 
-function writeAny(w: Writer, field: number, any: AnyMessage, size: number): void {
+function writeAny(w: ProtoWriter, field: number, any: AnyMessage, size: number): void {
   w.header(field, size);
   w.string(1, any.type_url);
   if (any.value.length > 0) w.bytes(2, any.value);
@@ -99,17 +43,17 @@ function controlPlaneSize(cp: DiscoveryResponse['control_plane']): number {
   return cp?.identifier ? fieldSize(stringField(cp.identifier)) : 0;
 }
 
-function writeControlPlane(w: Writer, field: number, cp: DiscoveryResponse['control_plane']): void {
+function writeControlPlane(w: ProtoWriter, field: number, cp: DiscoveryResponse['control_plane']): void {
   if (!cp?.identifier) return;
   w.header(field, stringField(cp.identifier));
   w.string(1, cp.identifier);
 }
 
 /** A writer over the scratch buffer (grown as needed) or, for a very large response, a buffer of its own. */
-function writerFor(size: number): Writer {
-  if (size > MAX_SCRATCH_BYTES) return new Writer(Buffer.allocUnsafe(size));
+function writerFor(size: number): ProtoWriter {
+  if (size > MAX_SCRATCH_BYTES) return new ProtoWriter(Buffer.allocUnsafe(size));
   if (size > scratch.length) scratch = Buffer.allocUnsafe(Math.min(MAX_SCRATCH_BYTES, 2 ** Math.ceil(Math.log2(size))));
-  return new Writer(scratch);
+  return new ProtoWriter(scratch);
 }
 
 function onlyFields(obj: object, allowed: ReadonlySet<string>): boolean {

@@ -9,19 +9,20 @@
 // (1000), `flush_interval_ms` (1000), `max_buffered` (10 000),
 // `max_message_bytes` (1 MiB), `max_inflight` (4 calls), `timeout_ms` (5000).
 //
-// Never on the request's path: log() builds the bag (a Map of the same
-// attributes Mixer derives from an ALS entry, src/mixer/envoy-attributes.ts)
-// and appends it to a bounded buffer. A flush (every flush_interval_ms, or
-// as soon as max_batch_entries wait) encodes up to max_batch_entries bags
-// into ReportRequests of at most max_message_bytes and sends each as one
-// unary call. At most max_inflight calls are open; while they are, or while
-// the cluster has no host, bags wait; past max_buffered new ones are
-// dropped. A failed call (Mixer absent, slow past the timeout, rejecting)
+// Never on the request's path: log(), at the end of a request, builds the
+// bag (a Map of the same attributes Mixer derives from an ALS entry,
+// src/mixer/envoy-attributes.ts) and writes it at once into the open
+// ReportRequest (src/xds/mixer-report.ts's ReportEncoder: delta-encoded, at
+// most max_batch_entries bags and max_message_bytes per message), so what
+// waits is bytes, not bags. A flush (every flush_interval_ms, or as soon as
+// a message is full) sends each message as one unary call. At most
+// max_inflight calls are open; while they are, or while the cluster has no
+// host, messages wait; past max_buffered bags new ones are dropped. A failed call (Mixer absent, slow past the timeout, rejecting)
 // drops its bags: reports are not retried, as in Istio. Stats:
 // `access_logs.mixer_report.{reports_sent,reports_dropped,report_calls,report_call_failures}`.
 
 import type * as grpc from '@grpc/grpc-js';
-import { encodeReports, mixerReportClient } from '../../../xds/index.ts';
+import { ReportEncoder, mixerReportClient } from '../../../xds/index.ts';
 import type { MixerReportClient, ReportBag, ReportValue } from '../../../xds/index.ts';
 import type { AccessLogEntry, AccessLogger } from '../../access-log.ts';
 import type { Counter } from '../../stats.ts';
@@ -256,7 +257,7 @@ function reporterKindOf(nodeId: string): string {
 
 /** One buffer and one channel per report cluster: every HCM's logger with the same target shares it. */
 export class MixerReporter {
-  private buffer: ReportBag[] = [];
+  private readonly encoder: ReportEncoder;
   private inflight = 0;
   private timer: NodeJS.Timeout | undefined;
   private scheduled = false;
@@ -271,22 +272,23 @@ export class MixerReporter {
     this.clusters = clusters;
     this.settings = settings;
     this.stats = stats;
+    this.encoder = new ReportEncoder({ typeOf }, { maxBytes: settings.maxMessageBytes, maxBags: settings.maxBatchEntries });
   }
 
-  /** Queues one bag; O(1), never waits. */
+  /** Encodes one bag into the open message (the bag is not kept); never waits. */
   push(bag: ReportBag): void {
-    if (this.closed || this.buffer.length >= this.settings.maxBuffered) {
+    if (this.closed || this.encoder.buffered >= this.settings.maxBuffered) {
       this.stats.dropped.value++;
       return;
     }
-    this.buffer.push(bag);
-    if (this.buffer.length >= this.settings.maxBatchEntries) this.soon();
+    if (!this.encoder.add(bag)) this.stats.dropped.value++; // larger than max_message_bytes alone
+    if (this.encoder.ready) this.soon();
     else this.later();
   }
 
   /** Bags waiting to be sent. */
   get buffered(): number {
-    return this.buffer.length;
+    return this.encoder.buffered;
   }
 
   private soon(): void {
@@ -308,15 +310,13 @@ export class MixerReporter {
       this.timer = undefined;
     }
     if (this.closed) return;
-    while (this.buffer.length > 0 && this.inflight < this.settings.maxInflight) {
+    if (this.inflight < this.settings.maxInflight) this.encoder.finish();
+    while (this.encoder.ready && this.inflight < this.settings.maxInflight) {
       const client = this.connect();
       if (!client) break; // no host yet: the timer below tries again; the bound protects memory
-      const batch = this.buffer.splice(0, this.settings.maxBatchEntries);
-      const { messages, tooLarge } = encodeReports(batch, this.settings.maxMessageBytes, { typeOf });
-      this.stats.dropped.value += tooLarge;
-      for (const m of messages) this.send(client, m.bytes, m.bags);
+      for (const m of this.encoder.take(this.settings.maxInflight - this.inflight)) this.send(client, m.bytes, m.bags);
     }
-    if (this.buffer.length > 0 && this.inflight < this.settings.maxInflight) this.later();
+    if (this.encoder.buffered > 0 && this.inflight < this.settings.maxInflight) this.later();
   };
 
   private send(client: MixerReportClient, bytes: Uint8Array, bags: number): void {
@@ -328,8 +328,8 @@ export class MixerReporter {
         this.stats.failures.value++;
         this.stats.dropped.value += bags;
       } else this.stats.sent.value += bags;
-      if (this.buffer.length >= this.settings.maxBatchEntries) this.soon();
-      else if (this.buffer.length > 0) this.later();
+      if (this.encoder.ready) this.soon();
+      else if (this.encoder.buffered > 0) this.later();
     });
   }
 
@@ -351,8 +351,9 @@ export class MixerReporter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     // What could not be sent now is lost.
-    this.stats.dropped.value += this.buffer.length;
-    this.buffer = [];
+    this.stats.dropped.value += this.encoder.buffered;
+    this.encoder.finish();
+    this.encoder.take();
     // Calls in flight finish on their own; the channel closes once they have.
     this.client?.close();
   }
