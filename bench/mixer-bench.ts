@@ -6,7 +6,10 @@
 //         (prometheus metric): the server sidecar gets the filters Pilot adds
 //         (src/pilot/networking/policy/mixer-wiring.ts) against the control
 //         plane's Mixer port; the client sidecar the istio.mixer filter
-// For each: max throughput (wrk) with p50/p99, the control plane's CPU
+// For each: max throughput (wrk) with p50/p99, the CPU microseconds per
+// request of every process during that run (wrk, the origin, both sidecars,
+// the control plane; with all cores busy, throughput goes as the inverse of
+// their total, a steadier figure than rps on a shared machine), the control plane's CPU
 // seconds per 1000 requests (utime+stime from /proc/<pid>/stat, so a loaded
 // machine does not inflate it the way wall time would), Check and RLS calls
 // per 1000 requests (Mixer's own counters), then a fixed-rate run (default
@@ -22,7 +25,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -82,10 +85,30 @@ function start(cmd: string, argv: string[], stdout: 'ignore' | 'pipe' = 'ignore'
   return child;
 }
 
-function cpuSeconds(pid: number): number {
+function statFields(pid: number | 'self'): string[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+function cpuSeconds(pid: number): number {
+  const f = statFields(pid);
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+/** CPU of a process and its live descendants (nginx's master and workers). */
+function treeCpuSeconds(pid: number): number {
+  let total = cpuSeconds(pid);
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const kids = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+    for (const kid of kids ? kids.split(' ') : []) total += treeCpuSeconds(Number(kid));
+  }
+  return total;
+}
+
+/** CPU of this process's children that have exited and been reaped (wrk, once it is done). */
+function reapedChildrenCpuSeconds(): number {
+  const f = statFields('self');
+  return (Number(f[13]) + Number(f[14])) / CLK_TCK;
 }
 
 interface ControlPlane {
@@ -206,13 +229,15 @@ interface Result {
   mode: 'off' | 'on';
   tput: Wrk;
   cpCpuPer1000Req: number;
+  /** CPU µs per request of each process during the max-throughput run: on a shared machine a steadier sign than rps. */
+  cpuUsPerRequest: { wrk: number; origin: number; client: number; server: number; cp: number; total: number };
   checksPer1000: number;
   rlsPer1000: number;
   reportsPer1000: number;
   fixed: { p50: number; p99: number; errors: number; vcpu: { cp: number; client: number; server: number } };
 }
 
-async function runMode(mode: 'off' | 'on', dir: string, certs: Awaited<ReturnType<typeof makeBenchCerts>>, originPort: number, run: number): Promise<Result> {
+async function runMode(mode: 'off' | 'on', dir: string, certs: Awaited<ReturnType<typeof makeBenchCerts>>, origin: ChildProcess, originPort: number, run: number): Promise<Result> {
   const prof = (who: string): string[] => (args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(args.profile, `${mode}-${run}`, who)}`] : []);
   const cp = await startControlPlane(join(dir, `${mode}-${run}`), prof('control-plane'));
   const procs: ChildProcess[] = [cp.child];
@@ -237,12 +262,17 @@ async function runMode(mode: 'off' | 'on', dir: string, certs: Awaited<ReturnTyp
 
     // Max throughput.
     const c0 = await mixerCounters(cp);
-    const cpu0 = cpuSeconds(cp.child.pid!);
+    const sample = (): Record<keyof Result['cpuUsPerRequest'], number> => {
+      const s = { wrk: reapedChildrenCpuSeconds(), origin: treeCpuSeconds(origin.pid!), client: cpuSeconds(client.pid!), server: cpuSeconds(server.pid!), cp: cpuSeconds(cp.child.pid!), total: 0 };
+      return { ...s, total: s.wrk + s.origin + s.client + s.server + s.cp };
+    };
+    const s0 = sample();
     const tput = await wrk(ports.client, TPUT_SECONDS);
     await new Promise((r) => setTimeout(r, 1_500)); // the last report batch (flushed every 1 s) reaches Mixer
-    const cpu1 = cpuSeconds(cp.child.pid!);
+    const s1 = sample();
     const c1 = await mixerCounters(cp);
     const per1000 = (n: number): number => (1000 * n) / tput.requests;
+    const usPerRequest = (k: keyof Result['cpuUsPerRequest']): number => (1e6 * (s1[k] - s0[k])) / tput.requests;
 
     // Fixed rate.
     const pids = { cp: cp.child.pid!, client: client.pid!, server: server.pid! };
@@ -254,7 +284,8 @@ async function runMode(mode: 'off' | 'on', dir: string, certs: Awaited<ReturnTyp
     return {
       mode,
       tput,
-      cpCpuPer1000Req: per1000(cpu1 - cpu0),
+      cpCpuPer1000Req: per1000(s1.cp - s0.cp),
+      cpuUsPerRequest: { wrk: usPerRequest('wrk'), origin: usPerRequest('origin'), client: usPerRequest('client'), server: usPerRequest('server'), cp: usPerRequest('cp'), total: usPerRequest('total') },
       checksPer1000: per1000(c1.checks - c0.checks),
       rlsPer1000: per1000(c1.rls - c0.rls),
       reportsPer1000: per1000(c1.reports - c0.reports),
@@ -273,7 +304,7 @@ function range(values: number[], d = 2): string {
 }
 
 function report(results: Result[]): string {
-  const rows = [['mixer', 'max rps', 'p50 ms', 'p99 ms', 'non-2xx', 'cp CPU s/1k req', 'checks/1k', 'RLS/1k', 'reports/1k', `@${RATE} rps p50/p99 ms`, 'vCPU/1k rps cp, client, server']];
+  const rows = [['mixer', 'max rps', 'p50 ms', 'p99 ms', 'non-2xx', 'cp CPU s/1k req', 'checks/1k', 'RLS/1k', 'reports/1k', `@${RATE} rps p50/p99 ms`, 'vCPU/1k rps cp, client, server', 'CPU µs/req at max: wrk, origin, client, server, cp = total']];
   for (const mode of ['off', 'on'] as const) {
     const rs = results.filter((r) => r.mode === mode);
     if (rs.length === 0) continue;
@@ -289,6 +320,7 @@ function report(results: Result[]): string {
       range(rs.map((r) => r.reportsPer1000), 0),
       `${range(rs.map((r) => r.fixed.p50))} / ${range(rs.map((r) => r.fixed.p99))}`,
       `${range(rs.map((r) => r.fixed.vcpu.cp), 3)}, ${range(rs.map((r) => r.fixed.vcpu.client), 3)}, ${range(rs.map((r) => r.fixed.vcpu.server), 3)}`,
+      `${(['wrk', 'origin', 'client', 'server', 'cp'] as const).map((k) => range(rs.map((r) => r.cpuUsPerRequest[k]), 0)).join(', ')} = ${range(rs.map((r) => r.cpuUsPerRequest.total), 0)}`,
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
@@ -302,6 +334,9 @@ function report(results: Result[]): string {
     const mixerVcpu = pairs.map((p) => p.on.fixed.vcpu.cp - p.off.fixed.vcpu.cp);
     const ok = (b: boolean): string => (b ? 'ok' : 'MISSED');
     lines.push('');
+    // With every core busy, throughput goes as 1 / CPU per request: the drop the CPU figures imply.
+    const cpuDrop = pairs.map((p) => 100 * (1 - p.off.cpuUsPerRequest.total / p.on.cpuUsPerRequest.total));
+    lines.push(`CPU per request at max throughput, on vs off: ${range(pairs.map((p) => p.on.cpuUsPerRequest.total - p.off.cpuUsPerRequest.total), 0)} µs more, a ${range(cpuDrop, 1)}% lower throughput on a CPU-bound machine`);
     lines.push(`targets: max throughput drop ${range(drop, 1)}% <= 5% ${ok(Math.max(...drop) <= 5)}; Mixer vCPU per 1000 rps (control plane on - off at ${RATE} rps) ${range(mixerVcpu, 3)} <= 0.05 ${ok(Math.max(...mixerVcpu) <= 0.05)}`);
   }
   return lines.join('\n');
@@ -324,7 +359,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < REPEAT; i++) {
       for (const mode of ['off', 'on'] as const) {
         console.error(`- ${mode} (run ${i + 1}) ...`);
-        results.push(await runMode(mode, dir, certs, originPort, i));
+        results.push(await runMode(mode, dir, certs, origin, originPort, i));
       }
     }
   } finally {

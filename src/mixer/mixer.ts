@@ -13,7 +13,7 @@ import type { AttributeValue } from '../api/index.ts';
 import type { Logger, Registry } from '../common/index.ts';
 import { Registry as PromRegistry, silentLogger } from '../common/index.ts';
 import type { ConfigSnapshot } from '../galley/index.ts';
-import { loadXdsProtos, mixerReportProtos, mixerReportServiceDefinition } from '../xds/index.ts';
+import { loadXdsProtos, mixerReportServiceDefinition } from '../xds/index.ts';
 import type { AdapterEnv, AdapterInfo } from './adapters/adapter.ts';
 import { StatusCode } from './adapters/adapter.ts';
 import { BUILTIN_ADAPTERS, adapterRegistry } from './adapters/index.ts';
@@ -231,11 +231,11 @@ export class Mixer {
         call.on('error', () => undefined);
       },
     });
-    server.addService(mixerReportServiceDefinition(decodeReportRequest), {
+    server.addService(mixerReportServiceDefinition(reportRequestBytes), {
       Report: (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => {
-        const request = call.request;
-        if (request.tooLarge !== undefined) {
-          callback({ code: grpc.status.INVALID_ARGUMENT, details: `${MixerErrorCode.REPORT}: ReportRequest: ${request.tooLarge} bytes, more than ${REPORT_LIMITS.maxMessageBytes}` });
+        const request = call.request as Buffer;
+        if (request.length > REPORT_LIMITS.maxMessageBytes) {
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: `${MixerErrorCode.REPORT}: ReportRequest: ${request.length} bytes, more than ${REPORT_LIMITS.maxMessageBytes}` });
           return;
         }
         const vocabulary = this.#table?.vocabulary;
@@ -317,10 +317,9 @@ function rawAccessLogService(): grpc.ServiceDefinition {
   return { StreamAccessLogs: { ...method, requestDeserialize: (bytes: Buffer) => type.decode(bytes) } } as grpc.ServiceDefinition;
 }
 
-/** ReportRequests as protobufjs decodes them (no toObject pass); a request past the byte bound is not decoded. */
-function decodeReportRequest(bytes: Buffer): unknown {
-  if (bytes.length > REPORT_LIMITS.maxMessageBytes) return { tooLarge: bytes.length };
-  return mixerReportProtos().request.decode(bytes);
+/** ReportRequests stay bytes: bagsFromReport reads them (report-decoder.ts). */
+function reportRequestBytes(bytes: Buffer): Buffer {
+  return bytes;
 }
 
 /** Tokens of a grant (or an over-limit answer) expire after at most this. */

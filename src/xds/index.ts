@@ -16,6 +16,7 @@ export { packAny, packMessage, unpackMessage, packJsonAny, unpackJsonAny } from 
 export { CA_SERVICE, loadCaService } from './ca-service.ts';
 export type { IstioCertificateRequest, IstioCertificateResponse, CaServiceProtos } from './ca-service.ts';
 export { ProtoWriter, varintSize, zigzag32, fieldSize, WIRE_VARINT, WIRE_FIXED64, WIRE_BYTES } from './proto-writer.ts';
+export { ProtoReader } from './proto-reader.ts';
 export { GLOBAL_WORDS, GLOBAL_WORD_INDEX } from './mixer-global-dictionary.ts';
 export {
   MIXER_SERVICE,

@@ -14,6 +14,7 @@ import { encodeMessage, httpEntry } from '../../src/proxy/access-loggers/grpc-al
 import { reportBag } from '../../src/proxy/access-loggers/mixer-report/mixer-report.ts';
 import { setFilterMetadata } from '../../src/proxy/rbac/stream-metadata.ts';
 import { DELTA_ENCODING, GLOBAL_WORDS, INDEPENDENT_ENCODING, ReportEncoder, encodeReport, encodeReportRequest, encodeReports, loadXdsProtos, mixerReportProtos } from '../../src/xds/index.ts';
+import { ProtoWriter, WIRE_VARINT, zigzag32 } from '../../src/xds/index.ts';
 import type { ReportBag } from '../../src/xds/index.ts';
 
 const vocabulary = AttributeVocabulary.builtin();
@@ -23,7 +24,7 @@ const decode = (bytes: Uint8Array): Record<string, any> => mixerReportProtos().r
 const encoded = (bags: ReportBag[], options: Parameters<typeof encodeReport>[1] = {}): Record<string, any> => decode(encodeReport(bags, { typeOf, ...options }));
 /** The fields of a decoded attribute set that carry something. */
 const fieldsSet = (attributes: Record<string, any>): string[] => Object.keys(attributes).filter((k) => Object.keys(attributes[k] ?? {}).length > 0).sort();
-const roundTrip = (bags: ReportBag[], semantics?: 'auto' | 'delta' | 'independent') => bagsFromReport(decode(encodeReport(bags, { typeOf, semantics })), vocabulary).map((b) => b.toText());
+const roundTrip = (bags: ReportBag[], semantics?: 'auto' | 'delta' | 'independent') => bagsFromReport(encodeReport(bags, { typeOf, semantics }), vocabulary).map((b) => b.toText());
 
 const ALL_TYPES: ReportBag = new Map<string, any>([
   ['source.ip', '10.0.0.7'],
@@ -57,9 +58,9 @@ const cases: { name: string; bags: ReportBag[]; semantics?: 'auto' | 'delta' | '
 
 for (const c of cases) {
   test(`round trip: ${c.name}`, () => {
-    const request = encoded(c.bags, { semantics: c.semantics });
-    assert.equal(request.repeated_attributes_semantics, c.expect);
-    const decoded = bagsFromReport(request, vocabulary);
+    const bytes = encodeReport(c.bags, { typeOf, semantics: c.semantics });
+    assert.equal(decode(bytes).repeated_attributes_semantics, c.expect);
+    const decoded = bagsFromReport(bytes, vocabulary);
     assert.equal(decoded.length, c.bags.length);
     for (let i = 0; i < c.bags.length; i++) {
       const want: Record<string, unknown> = {};
@@ -92,12 +93,12 @@ test('words: attribute names and common values index the global dictionary, the 
   assert.equal(request.global_word_count, GLOBAL_WORDS.length);
   // A set with its own words uses them instead of default_words (Istio's per-set dictionary).
   const own = { attributes: [{ words: ['myorg.tenant', 'acme'], strings: { [-1]: -2 } }], default_words: ['x'], global_word_count: GLOBAL_WORDS.length, repeated_attributes_semantics: INDEPENDENT_ENCODING };
-  assert.deepEqual(bagsFromReport(decode(encodeReportRequest(own)), vocabulary)[0]!.toText(), { 'myorg.tenant': 'acme' });
+  assert.deepEqual(bagsFromReport(encodeReportRequest(own), vocabulary)[0]!.toText(), { 'myorg.tenant': 'acme' });
   // A client that knows fewer global words gets only those from the encoder.
   const older = encoded([new Map([['quota.cache_hit', true]])], { globalWordCount: 170 });
   assert.deepEqual([...older.default_words], ['quota.cache_hit']);
   assert.equal(older.global_word_count, 170);
-  assert.deepEqual(bagsFromReport(older, vocabulary)[0]!.toText(), { 'quota.cache_hit': 'true' });
+  assert.deepEqual(bagsFromReport(encodeReport([new Map([['quota.cache_hit', true]])], { globalWordCount: 170 }), vocabulary)[0]!.toText(), { 'quota.cache_hit': 'true' });
 });
 
 test('delta encoding sends only what changed and makes a batch of similar bags smaller', () => {
@@ -128,7 +129,7 @@ test('edge values survive the hand-written encoder: zero, negative and 64-bit nu
     ['myorg.blob', new Uint8Array(0)],
   ]);
   for (const semantics of ['independent', 'delta'] as const) {
-    const got = bagsFromReport(encoded([bag, bag], { semantics }), vocabulary);
+    const got = bagsFromReport(encodeReport([bag, bag], { typeOf, semantics }), vocabulary);
     for (const b of got) {
       assert.equal(b.get('response.code'), 0);
       assert.equal(b.get('request.size'), -5);
@@ -161,7 +162,7 @@ test('ReportEncoder: a set dropping an attribute closes the delta message; after
   const decoded = messages.map((m) => decode(m.bytes));
   assert.equal(decoded[0]!.repeated_attributes_semantics, DELTA_ENCODING);
   assert.equal(decoded[1]!.repeated_attributes_semantics, INDEPENDENT_ENCODING);
-  const bags = decoded.flatMap((d) => bagsFromReport(d, vocabulary)).map((b) => b.toText());
+  const bags = messages.flatMap((m) => bagsFromReport(m.bytes, vocabulary)).map((b) => b.toText());
   assert.deepEqual(bags, input.map((b) => Object.fromEntries(b)));
 });
 
@@ -184,7 +185,7 @@ test('ReportEncoder: max_batch_entries and max_message_bytes close messages; a s
   const messages = bySize.take();
   assert.ok(messages.length > 1 && messages.every((m) => m.bytes.byteLength <= 200), `sizes ${messages.map((m) => m.bytes.byteLength)}`);
   // Every set arrives once, in order, and the refused one left no word behind.
-  const got = messages.flatMap((m) => bagsFromReport(decode(m.bytes), vocabulary)).map((b) => b.get('request.path'));
+  const got = messages.flatMap((m) => bagsFromReport(m.bytes, vocabulary)).map((b) => b.get('request.path'));
   assert.deepEqual(got, sent.map((b) => b.get('request.path')));
   for (const m of messages) assert.ok(!decode(m.bytes).default_words.some((w: string) => w.startsWith('xxx')));
 });
@@ -208,9 +209,37 @@ const bad: { name: string; request: Record<string, any>; field: RegExp }[] = [
   { name: 'a string map too large', request: { attributes: [{ string_maps: { 5: { entries: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [-(i + 1), 0])) } } }], default_words: Array.from({ length: 1001 }, (_, i) => `k${i}`), global_word_count: 176 }, field: /ReportRequest\.attributes\[0\]\.string_maps\[source\.labels\]: 1001 entries/ },
 ];
 
+test('the decoder reads fields in any order, skips unknown ones, and refuses bytes that are not a ReportRequest', () => {
+  const g = (w: string): number => GLOBAL_WORDS.indexOf(w);
+  const w = new ProtoWriter(Buffer.alloc(256));
+  const varintField = (field: number, n: number): void => {
+    w.tag(field, WIRE_VARINT);
+    w.varint(n);
+  };
+  // Message fields before the set, and an unknown varint field 15.
+  varintField(3, GLOBAL_WORDS.length);
+  w.header(2, 4);
+  w.pos += w.buf.write('acme', w.pos);
+  varintField(15, 7);
+  // One set: strings {value first, then key}; string_maps {value first, then key}.
+  const entry = Buffer.from([0x10, zigzag32(-1), 0x08, zigzag32(g('request.path'))]);
+  const mapEntry = Buffer.from([0x10, zigzag32(-1), 0x08, zigzag32(g(':authority'))]);
+  const stringMap = Buffer.concat([Buffer.from([0x0a, mapEntry.length]), mapEntry]);
+  const mapAttr = Buffer.concat([Buffer.from([0x12, stringMap.length]), stringMap, Buffer.from([0x08, zigzag32(g('source.labels'))])]);
+  const set = Buffer.concat([Buffer.from([0x12, entry.length]), entry, Buffer.from([0x4a, mapAttr.length]), mapAttr]);
+  w.header(1, set.length);
+  w.pos += set.copy(w.buf, w.pos);
+  const [bag] = bagsFromReport(w.bytesWritten(), vocabulary);
+  assert.equal(bag!.get('request.path'), 'acme');
+  assert.deepEqual(bag!.get('source.labels'), new Map([[':authority', 'acme']]));
+
+  const truncated = encodeReport([ALL_TYPES], { typeOf }).subarray(0, 30);
+  assert.throws(() => bagsFromReport(truncated, vocabulary), /MESH_ERR_MIXER_REPORT|ReportRequest: not a ReportRequest/);
+});
+
 for (const c of bad) {
   test(`refused: ${c.name}`, () => {
-    assert.throws(() => bagsFromReport(decode(encodeReportRequest(c.request)), vocabulary), (err: Error & { code?: string }) => {
+    assert.throws(() => bagsFromReport(encodeReportRequest(c.request), vocabulary), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'MESH_ERR_MIXER_REPORT');
       assert.match(err.message, c.field);
       return true;

@@ -16,14 +16,7 @@
 // dynamic_parameter_constraints, unknown ones) are skipped as protobuf says.
 
 import type { DeltaDiscoveryRequest, DiscoveryRequest, NodeMessage, ProtoType, StatusMessage } from '../../xds/index.ts';
-import { ADS_PROTO_FILES, XDS_CONVERSION_OPTIONS, loadXdsProtos } from '../../xds/index.ts';
-
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_BYTES = 2;
-const WIRE_START_GROUP = 3;
-const WIRE_END_GROUP = 4;
-const WIRE_FIXED32 = 5;
+import { ADS_PROTO_FILES, ProtoReader, WIRE_BYTES, XDS_CONVERSION_OPTIONS, loadXdsProtos } from '../../xds/index.ts';
 
 let types: { node: ProtoType; status: ProtoType } | undefined;
 function protoTypes(): { node: ProtoType; status: ProtoType } {
@@ -44,79 +37,6 @@ function decodeStatus(bytes: Buffer | undefined): StatusMessage | null {
   if (!bytes) return null;
   const t = protoTypes().status;
   return t.toObject(t.decode(bytes), XDS_CONVERSION_OPTIONS) as StatusMessage;
-}
-
-/** A cursor over one message's bytes; every read checks the bounds (a truncated message throws, as protobufjs does). */
-class Reader {
-  readonly buf: Buffer;
-  pos = 0;
-  readonly end: number;
-
-  constructor(buf: Buffer) {
-    this.buf = buf;
-    this.end = buf.length;
-  }
-
-  /** A varint that fits a JS number exactly (tags and lengths); larger ones only when skipped. */
-  uint32(): number {
-    let value = 0;
-    let shift = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw new RangeError('truncated varint');
-      const b = this.buf[this.pos++]!;
-      if (i < 5) value += (b & 0x7f) * shift;
-      shift *= 128;
-      if (b < 0x80) return value;
-    }
-    throw new RangeError('varint longer than 10 bytes');
-  }
-
-  /** The payload of a length-delimited field: [start, end). */
-  span(): number {
-    const len = this.uint32();
-    if (len > this.end - this.pos) throw new RangeError('length-delimited field past the end of the message');
-    const start = this.pos;
-    this.pos += len;
-    return start;
-  }
-
-  string(): string {
-    const start = this.span();
-    return this.buf.toString('utf8', start, this.pos);
-  }
-
-  skip(wire: number, field: number): void {
-    switch (wire) {
-      case WIRE_VARINT:
-        this.uint32();
-        return;
-      case WIRE_FIXED64:
-        this.advance(8);
-        return;
-      case WIRE_BYTES:
-        this.span();
-        return;
-      case WIRE_FIXED32:
-        this.advance(4);
-        return;
-      case WIRE_START_GROUP:
-        for (;;) {
-          const tag = this.uint32();
-          if ((tag & 7) === WIRE_END_GROUP) {
-            if (tag >>> 3 !== field) throw new Error('mismatched end group');
-            return;
-          }
-          this.skip(tag & 7, tag >>> 3);
-        }
-      default:
-        throw new Error(`invalid wire type ${wire}`);
-    }
-  }
-
-  private advance(n: number): void {
-    if (n > this.end - this.pos) throw new RangeError('fixed-size field past the end of the message');
-    this.pos += n;
-  }
 }
 
 /**
@@ -162,7 +82,7 @@ const EMPTY_BYTES = Buffer.alloc(0);
 /** The strings of a repeated string field from its FieldBytes encoding. */
 function stringsOf(bytes: Buffer): string[] {
   const out: string[] = [];
-  const r = new Reader(bytes);
+  const r = new ProtoReader(bytes);
   while (r.pos < r.end) {
     r.uint32(); // the tag: all entries are of the one field
     out.push(r.string());
@@ -175,7 +95,7 @@ function stringsOf(bytes: Buffer): string[] {
  * numbered 1 to `last` goes to `onBytes` (which must read it; `at` is where
  * its tag starts), every other field is skipped as protobuf says.
  */
-function forEachBytesField(r: Reader, last: number, onBytes: (field: number, at: number) => void): void {
+function forEachBytesField(r: ProtoReader, last: number, onBytes: (field: number, at: number) => void): void {
   while (r.pos < r.end) {
     const at = r.pos;
     const tag = r.uint32();
@@ -225,7 +145,7 @@ export class SotwRequest extends NodeAndErrorDetail implements DiscoveryRequest 
 
   constructor(bytes: Buffer) {
     super();
-    const r = new Reader(bytes);
+    const r = new ProtoReader(bytes);
     const names = new FieldBytes(bytes);
     const node = new FieldBytes(bytes);
     const error = new FieldBytes(bytes);
@@ -274,7 +194,7 @@ export class DeltaRequest extends NodeAndErrorDetail implements DeltaDiscoveryRe
 
   constructor(bytes: Buffer) {
     super();
-    const r = new Reader(bytes);
+    const r = new ProtoReader(bytes);
     const node = new FieldBytes(bytes);
     const error = new FieldBytes(bytes);
     forEachBytesField(r, 7, (field) => {
@@ -306,10 +226,10 @@ export class DeltaRequest extends NodeAndErrorDetail implements DeltaDiscoveryRe
   }
 
   /** One entry of map<string, string> initial_resource_versions: key 1, value 2, either may be absent. */
-  #mapEntry(r: Reader): void {
+  #mapEntry(r: ProtoReader): void {
     const start = r.span();
     const end = r.pos;
-    const entry = new Reader(r.buf.subarray(start, end));
+    const entry = new ProtoReader(r.buf.subarray(start, end));
     let key = '';
     let value = '';
     while (entry.pos < entry.end) {
