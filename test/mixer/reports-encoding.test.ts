@@ -237,6 +237,27 @@ test('the decoder reads fields in any order, skips unknown ones, and refuses byt
   assert.throws(() => bagsFromReport(truncated, vocabulary), /MESH_ERR_MIXER_REPORT|ReportRequest: not a ReportRequest/);
 });
 
+test('random and mangled bytes give bags or MESH_ERR_MIXER_REPORT, never another error', () => {
+  const good = encodeReport([ALL_TYPES, new Map([...ALL_TYPES, ['response.code', 200]])], { typeOf });
+  let seed = 42;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  let refused = 0;
+  for (let i = 0; i < 2000; i++) {
+    const bytes = i % 2 === 0 ? Buffer.from(Array.from({ length: random(64) }, () => random(256))) : Buffer.from(good);
+    if (i % 2 === 1) for (let k = 0; k < 1 + random(4); k++) bytes[random(bytes.length)] = random(256);
+    try {
+      bagsFromReport(bytes, vocabulary);
+    } catch (err) {
+      assert.equal((err as { code?: string }).code, 'MESH_ERR_MIXER_REPORT', `input ${bytes.toString('hex')}: ${(err as Error).message}`);
+      refused++;
+    }
+  }
+  assert.ok(refused > 100, `${refused} refused`);
+});
+
 for (const c of bad) {
   test(`refused: ${c.name}`, () => {
     assert.throws(() => bagsFromReport(encodeReportRequest(c.request), vocabulary), (err: Error & { code?: string }) => {
