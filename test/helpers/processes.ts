@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,8 +49,12 @@ export interface RunningControlPlane {
   stop(): Promise<void>;
 }
 
-/** Starts `mesh control-plane` on free ports and resolves once it logs readiness. */
-export async function startControlPlane(extraArgs: readonly string[] = [], dataDir = tempDir()): Promise<RunningControlPlane> {
+/**
+ * Starts `mesh control-plane` on free ports and resolves once it logs
+ * readiness. Without `dataDir` it gets a temporary one, removed by stop().
+ */
+export async function startControlPlane(extraArgs: readonly string[] = [], givenDataDir?: string): Promise<RunningControlPlane> {
+  const dataDir = givenDataDir ?? tempDir();
   const child = spawn(NODE, ['--disable-warning=ExperimentalWarning', MESH_BIN, 'control-plane', '--data-dir', dataDir, '--api-port', '0', '--monitoring-port', '0', '--galley-port', '0', '--xds-port', '0', '--mixer-port', '0', '--ca-port', '0', ...extraArgs], {
     cwd: REPO_ROOT,
     env: { ...process.env, MESH_LOG_LEVEL: 'info' },
@@ -78,9 +82,11 @@ export async function startControlPlane(extraArgs: readonly string[] = [], dataD
     server: `http://127.0.0.1:${ports.api}`,
     logs,
     async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await once(child, 'exit');
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+      if (givenDataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
