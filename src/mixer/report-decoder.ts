@@ -12,7 +12,7 @@
 // -> INVALID_ARGUMENT).
 
 import type { AttributeValue, AttributeVocabulary } from '../api/index.ts';
-import { DELTA_ENCODING, GLOBAL_WORDS, ProtoReader, WIRE_BYTES, WIRE_FIXED64, WIRE_VARINT } from '../xds/index.ts';
+import { ATTRIBUTE_FIELDS, DELTA_ENCODING, GLOBAL_WORDS, ProtoReader, REPORT_REQUEST_FIELDS, WIRE_BYTES, WIRE_FIXED64, WIRE_VARINT } from '../xds/index.ts';
 import { AttributeBag, attributeFromWire } from './attribute-bag.ts';
 import { MixerError, MixerErrorCode } from './errors.ts';
 
@@ -35,21 +35,8 @@ function bad(field: string, message: string): never {
   throw new MixerError(MixerErrorCode.REPORT, `ReportRequest${field ? `.${field}` : ''}: ${message}`);
 }
 
-// ReportRequest's fields.
-const ATTRIBUTES = 1;
-const DEFAULT_WORDS = 2;
-const GLOBAL_WORD_COUNT = 3;
-const SEMANTICS = 4;
-// CompressedAttributes' fields: its own words, then one map per value kind.
-const WORDS = 1;
-const STRINGS = 2;
-const INT64S = 3;
-const DOUBLES = 4;
-const BOOLS = 5;
-const TIMESTAMPS = 6;
-const DURATIONS = 7;
-const BYTES = 8;
-const STRING_MAPS = 9;
+const { attributes: ATTRIBUTES, defaultWords: DEFAULT_WORDS, globalWordCount: GLOBAL_WORD_COUNT, semantics: SEMANTICS } = REPORT_REQUEST_FIELDS;
+const { words: WORDS, strings: STRINGS, int64s: INT64S, doubles: DOUBLES, bools: BOOLS, timestamps: TIMESTAMPS, durations: DURATIONS, bytes: BYTES, stringMaps: STRING_MAPS } = ATTRIBUTE_FIELDS;
 const MAP_FIELD_NAMES = ['', '', 'strings', 'int64s', 'doubles', 'bools', 'timestamps', 'durations', 'bytes', 'string_maps'];
 
 /** Words of one set: the global dictionary below `globalCount`, negative indexes into `words`. */
@@ -87,7 +74,6 @@ function readTimeMs(r: ProtoReader, end: number): number {
 /** A StringMap {entries = 1: map<sint32, sint32>} as a Map of words. */
 function readStringMap(r: ProtoReader, end: number, words: Words, field: string, limits: ReportLimits): Map<string, string> {
   const map = new Map<string, string>();
-  let entries = 0;
   const keys: number[] = [];
   while (r.pos < end) {
     const tag = r.uint32();
@@ -106,9 +92,9 @@ function readStringMap(r: ProtoReader, end: number, words: Words, field: string,
       else if (t === ((2 << 3) | WIRE_VARINT)) v = r.sint32();
       else r.skip(t & 7, t >>> 3);
     }
-    entries++;
     keys.push(k, v);
   }
+  const entries = keys.length / 2;
   if (entries > limits.maxMapEntries) bad(field, `${entries} entries, more than ${limits.maxMapEntries}`);
   for (let i = 0; i < keys.length; i += 2) map.set(words.word(keys[i]!, field), words.word(keys[i + 1]!, field));
   return map;

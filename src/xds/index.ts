@@ -30,6 +30,8 @@ export {
   encodeReport,
   encodeReports,
   ReportEncoder,
+  REPORT_REQUEST_FIELDS,
+  ATTRIBUTE_FIELDS,
   ipBytes,
 } from './mixer-report.ts';
 export type { ReportValue, ReportBag, ReportEncodeOptions, ReportEncoderLimits, EncodedReport, MixerReportClient } from './mixer-report.ts';

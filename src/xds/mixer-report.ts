@@ -203,16 +203,16 @@ export function ipBytes(text: string): Uint8Array | undefined {
   return out;
 }
 
-// CompressedAttributes' map fields (mixer-report.proto). Each map entry is a
-// length-delimited message: key (field 1, sint32 word index), value (field 2).
-const STRINGS = 2;
-const INT64S = 3;
-const DOUBLES = 4;
-const BOOLS = 5;
-const TIMESTAMPS = 6;
-const DURATIONS = 7;
-const BYTES = 8;
-const STRING_MAPS = 9;
+/** Field numbers of mixer-report.proto's ReportRequest, for the writer here and Mixer's reader. */
+export const REPORT_REQUEST_FIELDS = Object.freeze({ attributes: 1, defaultWords: 2, globalWordCount: 3, semantics: 4 });
+/**
+ * Field numbers of CompressedAttributes: its own word list, then one map per
+ * value kind. Each map entry is a length-delimited message: key (field 1,
+ * sint32 word index), value (field 2).
+ */
+export const ATTRIBUTE_FIELDS = Object.freeze({ words: 1, strings: 2, int64s: 3, doubles: 4, bools: 5, timestamps: 6, durations: 7, bytes: 8, stringMaps: 9 });
+
+const { strings: STRINGS, int64s: INT64S, doubles: DOUBLES, bools: BOOLS, timestamps: TIMESTAMPS, durations: DURATIONS, bytes: BYTES, stringMaps: STRING_MAPS } = ATTRIBUTE_FIELDS;
 const KEY_TAG = (1 << 3) | WIRE_VARINT;
 const VARINT_VALUE_TAG = (2 << 3) | WIRE_VARINT;
 const DOUBLE_VALUE_TAG = (2 << 3) | WIRE_FIXED64;
@@ -349,11 +349,7 @@ export function encodeReportRequest(request: D): Uint8Array {
   return mixerReportProtos().request.encode(request).finish();
 }
 
-// ReportRequest's fields.
-const ATTRIBUTES = 1;
-const DEFAULT_WORDS = 2;
-const GLOBAL_WORD_COUNT = 3;
-const SEMANTICS = 4;
+const { attributes: ATTRIBUTES, defaultWords: DEFAULT_WORDS, globalWordCount: GLOBAL_WORD_COUNT, semantics: SEMANTICS } = REPORT_REQUEST_FIELDS;
 
 /** One attribute set's scratch writer per process: encoding is synchronous. */
 let scratch: AttributeWriter | undefined;
