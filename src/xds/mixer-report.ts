@@ -395,6 +395,7 @@ export class ReportEncoder {
   #delta = true;
   #prev: ReportBag | undefined;
   #nextIndependent = false;
+  #lastSize = 0;
 
   constructor(options: ReportEncodeOptions = {}, limits: ReportEncoderLimits = {}) {
     this.#typeOf = options.typeOf;
@@ -458,7 +459,8 @@ export class ReportEncoder {
   }
 
   #open(): void {
-    this.#out = new ProtoWriter(Buffer.allocUnsafe(4096));
+    // Sized like the last message, so a steady stream of full messages never grows one by copying.
+    this.#out = new ProtoWriter(Buffer.allocUnsafe(Math.min(Math.max(4096, this.#lastSize), 4 * 1024 * 1024)));
     this.#words = new WordTable(this.#globalCount);
     this.#bags = 0;
     this.#prev = undefined;
@@ -488,6 +490,7 @@ export class ReportEncoder {
       out.varint(INDEPENDENT_ENCODING);
     }
     this.#done.push({ bytes: out.bytesWritten(), bags: this.#bags });
+    this.#lastSize = out.pos;
     this.#doneBags += this.#bags;
     this.#out = undefined;
     this.#bags = 0;
