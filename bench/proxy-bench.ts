@@ -7,8 +7,10 @@
 //   nginx, nginx-mtls       an nginx pair, one worker each
 //   haproxy, haproxy-mtls   a haproxy pair, one thread each
 // It reports p50/p90/p99 at the fixed rate, the latency added over direct,
-// max throughput (wrk, 16 connections), vCPU per 1000 rps of each proxy
-// (utime+stime from /proc/PID/stat over the fixed-rate run) and RSS.
+// max throughput (wrk, 16 connections), CPU µs per request of each proxy
+// during that run (on a shared machine steadier than the rps), vCPU per 1000
+// rps of each proxy (utime+stime from /proc/PID/stat over the fixed-rate run)
+// and RSS.
 // Installs nginx, haproxy and wrk with apt-get when missing (as root); every
 // process it starts is stopped at the end, also on Ctrl-C.
 //
@@ -118,20 +120,25 @@ async function fixedRate(port: number, seconds: number, warmup: number): Promise
   return JSON.parse(out.trim()) as Latency;
 }
 
-function wrk(port: number, seconds: number): number {
+function wrk(port: number, seconds: number): { rps: number; requests: number } {
   const r = spawnSync('wrk', ['-t1', `-c${CONNS}`, `-d${seconds}s`, '-H', 'Host: server.bench.svc.cluster.local', `http://127.0.0.1:${port}/1k.bin`], { encoding: 'utf8' });
   const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout ?? '');
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout ?? '');
   if (non2xx) console.error(`  wrk: ${non2xx[1]} non-2xx responses`);
-  return m ? Math.round(Number(m[1])) : NaN;
+  const requests = /(\d+) requests in/.exec(r.stdout ?? '');
+  return { rps: m ? Math.round(Number(m[1])) : NaN, requests: requests ? Number(requests[1]) : NaN };
 }
 
 interface PathResult {
   path: string;
   latency: Latency;
   maxRps: number;
-  /** Per proxy process: vCPU per 1000 rps (and the share of it in user space), RSS (MB) idle and under load, V8 heap after the fixed-rate run. */
-  proxies: Array<{ name: string; vcpuPer1000: number; userShare: number; rssMb: number; idleRssMb: number; heap?: { allocated: number; size: number } }>;
+  /**
+   * Per proxy process: vCPU per 1000 rps (and the share of it in user space), RSS (MB) idle and under
+   * load, V8 heap after the fixed-rate run, and CPU µs per request during the max-throughput run (with
+   * every core busy a steadier figure than max rps, and what bounds it).
+   */
+  proxies: Array<{ name: string; vcpuPer1000: number; userShare: number; rssMb: number; idleRssMb: number; heap?: { allocated: number; size: number }; usPerRequestAtMax?: number }>;
 }
 
 interface Running {
@@ -215,7 +222,13 @@ async function runPath(path: string, dir: string, certs: BenchCerts, origin: num
         return { name: p.name, vcpuPer1000: cpuSeconds / elapsed / (RATE / 1000), userShare: user / CLK_TCK / cpuSeconds, rssMb: rssMb(p.pid), idleRssMb: idleRss.get(p.name)! };
       });
     for (const p of proxies) p.heap = await heapMb(run.procs.find((x) => x.name === p.name)?.adminPort);
-    const maxRps = which('wrk') ? wrk(run.entry, TPUT_SECONDS) : NaN;
+    const atMax0 = pids.map((p) => cpuTicks(p.pid));
+    const max = which('wrk') ? wrk(run.entry, TPUT_SECONDS) : { rps: NaN, requests: NaN };
+    const atMax1 = pids.map((p) => cpuTicks(p.pid));
+    const maxRps = max.rps;
+    proxies.forEach((p, i) => {
+      p.usPerRequestAtMax = (1e6 * (atMax1[i].user + atMax1[i].system - atMax0[i].user - atMax0[i].system)) / CLK_TCK / max.requests;
+    });
     for (const p of proxies) p.rssMb = Math.max(p.rssMb, rssMb(pids.find((x) => x.name === p.name)!.pid));
     return { path, latency, maxRps, proxies };
   } finally {
@@ -228,7 +241,7 @@ const f3 = (n: number): string => (Number.isFinite(n) ? n.toFixed(3) : '-');
 
 function table(results: PathResult[]): string {
   const direct = results.find((r) => r.path === 'direct');
-  const rows = [['path', 'p50 ms', 'p90 ms', 'p99 ms', '+p50', '+p90', '+p99', 'errors', 'max rps', 'vCPU/1k rps (client, server; user %)', 'RSS MB (client, server; idle)', 'heap MB used/size']];
+  const rows = [['path', 'p50 ms', 'p90 ms', 'p99 ms', '+p50', '+p90', '+p99', 'errors', 'max rps', 'CPU µs/req at max (client, server)', 'vCPU/1k rps (client, server; user %)', 'RSS MB (client, server; idle)', 'heap MB used/size']];
   for (const r of results) {
     const l = r.latency;
     const add = (k: 'p50' | 'p90' | 'p99'): string => (direct && r !== direct ? f3(l[k] - direct.latency[k]) : '');
@@ -238,7 +251,8 @@ function table(results: PathResult[]): string {
     const rss = r.proxies.length ? `${f2(side('client')!.rssMb)}, ${f2(side('server')!.rssMb)}; ${f2(side('client')!.idleRssMb)}, ${f2(side('server')!.idleRssMb)}` : '';
     const heap = (p: PathResult['proxies'][number] | undefined): string => (p?.heap ? `${p.heap.allocated.toFixed(0)}/${p.heap.size.toFixed(0)}` : '-');
     const heaps = r.proxies.length ? `${heap(side('client'))}, ${heap(side('server'))}` : '';
-    rows.push([r.path, f3(l.p50), f3(l.p90), f3(l.p99), add('p50'), add('p90'), add('p99'), String(l.errors), String(r.maxRps), cpu, rss, heaps]);
+    const atMax = r.proxies.length ? `${(side('client')!.usPerRequestAtMax ?? NaN).toFixed(0)}, ${(side('server')!.usPerRequestAtMax ?? NaN).toFixed(0)}` : '';
+    rows.push([r.path, f3(l.p50), f3(l.p90), f3(l.p99), add('p50'), add('p90'), add('p99'), String(l.errors), String(r.maxRps), atMax, cpu, rss, heaps]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   return rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
