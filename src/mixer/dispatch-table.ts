@@ -372,7 +372,9 @@ export function buildInstance(entry: InstanceEntry, bag: AttributeBag): Instance
 
 function evaluateParams(params: CompiledParams, bag: AttributeBag): InstanceValue {
   const out: Record<string, InstanceField> = {};
-  for (const [k, v] of Object.entries(params)) {
+  // Once per instance per reported request: for-in, not Object.entries' arrays.
+  for (const k in params) {
+    const v = params[k]!;
     if (v instanceof Map) {
       const m = new Map<string, AttributeValue>();
       for (const [name, e] of v as ReadonlyMap<string, CompiledExpression>) {
