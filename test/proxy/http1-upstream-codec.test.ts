@@ -383,3 +383,42 @@ test('pool: an 8 MiB body streams both ways with backpressure (a slow reader)', 
   assert.equal(got.len, body.length);
   assert.equal(got.hash, want);
 });
+
+test('pool: a small response goes downstream in one write, head and body together, also for pipelined requests', async () => {
+  const { Socket: NetSocket } = await import('node:net');
+  const { connect } = await import('node:net');
+  const client = connect(port, '127.0.0.1');
+  await once(client, 'connect');
+  // Count the proxy's writes on the socket that serves this client (the stream layer's _write/_writev: one each per syscall).
+  const proto = NetSocket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
+  const orig = { _write: proto._write, _writev: proto._writev };
+  let writes = 0;
+  for (const m of ['_write', '_writev'] as const) {
+    proto[m] = function (this: Socket, ...a: unknown[]) {
+      if (this.remotePort === client.localPort && this.localPort === port) writes++;
+      return orig[m].apply(this, a);
+    };
+  }
+  try {
+    let buf = '';
+    client.setEncoding('latin1');
+    client.on('data', (d: string) => (buf += d));
+    client.write('GET /a HTTP/1.1\r\nhost: keep.local\r\n\r\nGET /bbb HTTP/1.1\r\nhost: keep.local\r\n\r\n');
+    const bodies: string[] = [];
+    while (bodies.length < 2) {
+      await new Promise((r) => setTimeout(r, 5));
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) continue;
+      const len = Number(/\r\ncontent-length: (\d+)/.exec(buf.slice(0, end))![1]);
+      if (buf.length < end + 4 + len) continue;
+      assert.match(buf, /^HTTP\/1\.1 200 OK\r\n/);
+      bodies.push(buf.slice(end + 4, end + 4 + len));
+      buf = buf.slice(end + 4 + len);
+    }
+    assert.deepEqual(bodies, ['/a', '/bbb']);
+    assert.equal(writes, 2, 'one write per response');
+  } finally {
+    Object.assign(proto, orig);
+    client.destroy();
+  }
+});

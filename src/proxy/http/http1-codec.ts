@@ -397,6 +397,8 @@ export interface RequestHead {
   readonly keepAlive: boolean;
   /** CONNECT, or `Upgrade` with `Connection: upgrade`: the bytes after the head leave HTTP. */
   readonly upgrade: boolean;
+  /** Neither Content-Length nor Transfer-Encoding (and no upgrade): the request is complete with its head. */
+  readonly bodyless: boolean;
 }
 
 export interface RequestParserEvents extends BodyEvents {
@@ -458,7 +460,7 @@ export class RequestParser extends MessageParser {
       framing = 'length';
     }
     this.keepAlive = keepAlive;
-    this.events.onHead({ method, url: m[2], httpMinor, headers, rawHeaders, keepAlive, upgrade });
+    this.events.onHead({ method, url: m[2], httpMinor, headers, rawHeaders, keepAlive, upgrade, bodyless: framing === 'none' && !upgrade });
     if (this.state !== ST.HEAD) return; // the head handler reset us
     // An upgrade's body is the upgraded stream: the server takes the socket now.
     this.bodyFraming(upgrade ? 'none' : framing, length);

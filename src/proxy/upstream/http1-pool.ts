@@ -10,7 +10,8 @@
 // body is piped or replayed into it, with backpressure from the socket) that
 // emits 'socket' once a connection is assigned, 'response' and 'error'; the
 // response is a Readable with statusCode and headers (pausing the socket
-// when the downstream is slow) that emits 'trailers' before 'end'.
+// when the downstream is slow) that emits 'trailers' before 'end', or, through
+// forwardTo(), writes its body straight into the downstream response.
 
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
@@ -281,7 +282,8 @@ class Http1Connection implements ParserEvents {
   }
 
   write(data: string | Buffer): boolean {
-    return this.socket.write(data);
+    // Heads are latin1, as node's ClientRequest writes them (no UTF-8 encoding pass).
+    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
   }
 
   private onData(data: Buffer): void {
@@ -379,6 +381,16 @@ class Http1Connection implements ParserEvents {
   }
 }
 
+/**
+ * Where forwardTo() sends a response body: the downstream response (the
+ * writable side of node's ServerResponse and its HTTP/2 and raw-codec
+ * counterparts), with 'drain' once a write that returned false has flushed.
+ */
+export interface ResponseSink {
+  write(chunk: Buffer): boolean;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
 /** The response body as the router reads it (IncomingMessage's surface it uses). */
 class UpstreamResponse extends Readable {
   statusCode: number;
@@ -389,6 +401,10 @@ class UpstreamResponse extends Readable {
   readonly httpVersionMinor: number;
   complete = false;
   private conn: Http1Connection | undefined;
+  /** Set by forwardTo(): body bytes bypass the Readable's buffer and events. */
+  private sink: ResponseSink | undefined;
+  private onEnd: (() => void) | undefined;
+  private waitingDrain = false;
 
   constructor(head: ResponseHead, conn: Http1Connection) {
     super();
@@ -403,15 +419,52 @@ class UpstreamResponse extends Readable {
     this.conn?.resume();
   }
 
+  /**
+   * The router's fast path instead of pipe(): each body chunk is written to
+   * `sink` as the parser yields it (the socket pauses until 'drain' when a
+   * write returns false) and `onEnd` runs when the body is complete, in the
+   * same tick, where pipe() would take a tick to start flowing and another
+   * to emit 'end'. 'end' and 'data' are not emitted; 'error' still is.
+   * Returns false (and changes nothing) once body bytes were buffered or the
+   * body ended: call it from the 'response' event.
+   */
+  forwardTo(sink: ResponseSink, onEnd: () => void): boolean {
+    if (this.complete || this.destroyed || this.readableLength > 0 || this.readableFlowing !== null) return false;
+    this.sink = sink;
+    this.onEnd = onEnd;
+    return true;
+  }
+
   /** Pushes body bytes; pauses the socket when the consumer is behind. */
   deliver(chunk: Buffer): void {
+    const sink = this.sink;
+    if (sink) {
+      if (!sink.write(chunk) && !this.waitingDrain) {
+        this.waitingDrain = true;
+        this.conn?.pause();
+        sink.once('drain', this.onDrain);
+      }
+      return;
+    }
     if (!this.push(chunk)) this.conn?.pause();
   }
+
+  private readonly onDrain = (): void => {
+    this.waitingDrain = false;
+    if (!this.destroyed) this.conn?.resume();
+  };
 
   finish(): void {
     this.complete = true;
     this.conn = undefined;
-    this.push(null);
+    if (this.sink) this.endForward();
+    else this.push(null);
+  }
+
+  private endForward(): void {
+    const onEnd = this.onEnd;
+    this.onEnd = undefined;
+    onEnd?.();
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {

@@ -2,13 +2,13 @@
 // Direct responses and redirects answer locally; cluster routes pick a
 // cluster (weighted), a host (the cluster's load balancer), check circuit
 // breakers and stream the request through the cluster's keep-alive pool with
-// pipe() backpressure both ways. Failures map to Envoy's codes and flags:
+// backpressure both ways (pipe(), or the raw HTTP/1.1 pool's forwardTo()). Failures map to Envoy's codes and flags:
 // 503 UH/UF/UO/UC/NC, 504 UT. Retries (retry_policy, retry-state.ts) replay
 // a buffered body on a new host after a backoff on the proxy's clock, ending
 // in URX when exhausted; hash_policy feeds consistent-hash LBs; mirrors send
 // a copy to a shadow cluster; results feed outlier detection.
 
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { TypeUrl } from '../../../../xds/index.ts';
 import type { ClusterAction, HeaderMutation, RedirectAction } from '../../../config/route-config.ts';
@@ -16,6 +16,7 @@ import type { ClusterManager } from '../../../upstream/cluster-manager.ts';
 import type { Cluster } from '../../../upstream/cluster.ts';
 import { CONNECT_TIMEOUT } from '../../../upstream/cluster.ts';
 import type { Host } from '../../../upstream/host.ts';
+import type { ResponseSink } from '../../../upstream/http1-pool.ts';
 import type { HttpFilterExtension, HttpFilterFactory } from '../../../registry.ts';
 import type { FilterStatus, HttpFilter, HttpStream } from '../http-filter.ts';
 import type { TransportFailure } from '../../../transport-sockets/transport-socket.ts';
@@ -53,6 +54,11 @@ export function applyHeaderMutation(headers: OutgoingHttpHeaders | Record<string
         break;
     }
   }
+}
+
+/** Most routes mutate nothing: skip the call (and the array the loop over all three levels built). */
+function applyIfAny(headers: OutgoingHttpHeaders, m: HeaderMutation): void {
+  if (m.add.length > 0 || m.remove.length > 0) applyHeaderMutation(headers, m);
 }
 
 const CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
@@ -330,7 +336,9 @@ export class RouterFilter implements HttpFilter {
         const cur = out['set-cookie'];
         out['set-cookie'] = cur === undefined ? [this.setCookie] : [...(Array.isArray(cur) ? cur : [String(cur)]), this.setCookie];
       }
-      for (const m of [s.route.responseHeaders, s.virtualHost.responseHeaders, s.routeTable.responseHeaders]) applyHeaderMutation(out, m);
+      applyIfAny(out, s.route.responseHeaders);
+      applyIfAny(out, s.virtualHost.responseHeaders);
+      applyIfAny(out, s.routeTable.responseHeaders);
       s.encodeHeaders(status, out);
       for (const name in out) res.setHeader(name, out[name]!);
       if (respondTrailersOnly(upRes, s, status)) {
@@ -342,16 +350,27 @@ export class RouterFilter implements HttpFilter {
       // Body bytes for stats and logs: a declared length is counted when the
       // body has been read, saving a second 'data' listener per response.
       const declared = s.req.method === 'HEAD' || status === 204 || status === 304 ? 0 : Number(out['content-length'] ?? NaN);
-      if (Number.isNaN(declared)) upRes.on('data', (chunk: Buffer) => (s.bytesSent += chunk.length));
       forwardTrailers(upRes, s);
+      upRes.once('error', () => {
+        finish();
+        res.destroy();
+      });
+      // The raw HTTP/1.1 pool's response writes its body straight into res (no pipe, no stream events).
+      const direct = (upRes as Partial<DirectResponse>).forwardTo;
+      if (direct !== undefined) {
+        const sink = Number.isNaN(declared) ? countingSink(res, s) : (res as unknown as ResponseSink);
+        const ok = direct.call(upRes, sink, () => {
+          res.end();
+          if (!Number.isNaN(declared)) s.bytesSent += declared;
+          finish();
+        });
+        if (ok) return;
+      }
+      if (Number.isNaN(declared)) upRes.on('data', (chunk: Buffer) => (s.bytesSent += chunk.length));
       upRes.pipe(res);
       upRes.once('end', Number.isNaN(declared) ? finish : () => {
         s.bytesSent += declared;
         finish();
-      });
-      upRes.once('error', () => {
-        finish();
-        res.destroy();
       });
     });
     up.once('error', (err: NodeJS.ErrnoException) => {
@@ -408,6 +427,24 @@ export class RouterFilter implements HttpFilter {
       req.on('data', (chunk: Buffer) => (s.bytesReceived += chunk.length));
     }
   }
+}
+
+/** What the raw HTTP/1.1 pool's response adds to IncomingMessage (http1-pool.ts). */
+interface DirectResponse {
+  forwardTo(sink: ResponseSink, onEnd: () => void): boolean;
+}
+
+/** `res` as a sink that also counts body bytes for stats and logs (responses without a declared length). */
+function countingSink(res: ServerResponse, s: HttpStream): ResponseSink {
+  return {
+    write(chunk: Buffer): boolean {
+      s.bytesSent += chunk.length;
+      return res.write(chunk);
+    },
+    once(event: 'drain', listener: () => void): unknown {
+      return res.once(event, listener);
+    },
+  };
 }
 
 function pickWeighted(action: ClusterAction): string {
