@@ -6,16 +6,18 @@
 // circuit breaker's max_connections shared with the cluster's Agent (both
 // count upstream_cx_active); past it, requests wait per host for a
 // connection to free up. The objects handed out behave as the ClientRequest
-// and IncomingMessage the router drives: the request is a Writable (the
-// body is piped or replayed into it, with backpressure from the socket) that
-// emits 'socket' once a connection is assigned, 'response' and 'error'; the
+// and IncomingMessage the router drives: the request is written like a
+// ClientRequest (the body is piped or replayed into it, with backpressure
+// from the socket) and emits 'socket' once a connection is assigned,
+// 'response' and 'error'; the
 // response is a Readable with statusCode and headers (pausing the socket
 // when the downstream is slow) that emits 'trailers' before 'end', or, through
 // forwardTo(), writes its body straight into the downstream response.
 
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { Readable, Writable } from 'node:stream';
+import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Counter, Gauge } from '../stats.ts';
 import type { Host } from './host.ts';
@@ -477,18 +479,38 @@ class UpstreamResponse extends Readable {
   }
 }
 
-/** One request to an upstream: the Writable the router pipes the body into. */
-class UpstreamRequest extends Writable {
+/** Body bytes queued before a connection is assigned, past which write() asks the writer to wait for 'drain'. */
+const QUEUE_HIGH_WATER_MARK = 16 * 1024;
+
+/**
+ * One request to an upstream. Written the way node's ClientRequest is (an
+ * EventEmitter with write(), end() and destroy(), which Readable.pipe()
+ * and the retry buffer write the body into), not as a stream.Writable: a
+ * Writable made per request was kept alive by V8's scavenger into the old
+ * generation, and everything it referenced with it (the response, the
+ * headers), a large part of the promoted garbage behind the p99 tail (see
+ * docs/proxy.md). write() returns false while the socket (or the queue
+ * before a connection is assigned) is full and 'drain' follows; end() emits
+ * 'finish' once the request is written; destroy(err) emits 'error' (with an
+ * error) and 'close'.
+ */
+class UpstreamRequest extends EventEmitter {
   readonly pool: Http1ConnectionPool;
   readonly host: Host;
   readonly method: string;
   head: string;
+  destroyed = false;
   private framing: Framing;
   /** Body bytes still owed under a Content-Length. */
   private owed: number;
   private conn: Http1Connection | undefined;
-  /** A write or end waiting for the connection. */
-  private held: (() => void) | undefined;
+  /** Body written before the connection was assigned. */
+  private queued: Buffer[] | undefined;
+  private queuedBytes = 0;
+  /** end() was called (the request is finished once it is written). */
+  private ending = false;
+  /** A write returned false: 'drain' is owed. */
+  private needDrain = false;
   private requestDone = false;
   private response: UpstreamResponse | undefined;
   private responseDone = false;
@@ -497,14 +519,22 @@ class UpstreamRequest extends Writable {
   private over = false;
 
   constructor(pool: Http1ConnectionPool, host: Host, method: string, head: string, framing: Framing, length: number) {
-    // Finishing the body must not destroy this object: the response is still to come.
-    super({ autoDestroy: false });
+    super();
     this.pool = pool;
     this.host = host;
     this.method = method;
     this.head = head;
     this.framing = framing;
     this.owed = length;
+  }
+
+  /** Readable.pipe() reads this: the writer should wait for 'drain'. */
+  get writableNeedDrain(): boolean {
+    return this.needDrain;
+  }
+
+  get writableEnded(): boolean {
+    return this.ending;
   }
 
   /** The pool gave us a connection (maybe synchronously within request()). */
@@ -515,82 +545,115 @@ class UpstreamRequest extends Writable {
     process.nextTick(emitSocket, this, conn.socket);
     if (this.framing === 'length' || this.framing === 'none') this.sendHead('');
     if (this.framing === 'none' || (this.framing === 'length' && this.owed === 0)) this.requestDone = true;
-    const held = this.held;
-    this.held = undefined;
-    held?.();
+    const queued = this.queued;
+    this.queued = undefined;
+    this.queuedBytes = 0;
+    let ok = true;
+    if (queued) for (const chunk of queued) ok = this.writeBody(chunk);
+    if (this.ending) this.final();
+    if (this.needDrain) this.drainWhen(ok);
   }
 
   private sendHead(framingLine: string): void {
     this.conn!.write(this.head + framingLine + CRLF);
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.over) return callback();
+  write(chunk: Buffer | string): boolean {
+    if (this.destroyed || this.ending || this.over) return false;
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (buf.length === 0) return true;
     if (!this.conn) {
-      this.held = () => this._write(chunk, _encoding, callback);
-      return;
+      (this.queued ??= []).push(buf);
+      this.queuedBytes += buf.length;
+      if (this.queuedBytes < QUEUE_HIGH_WATER_MARK) return true;
+      this.needDrain = true;
+      return false;
     }
-    const conn = this.conn;
-    let ok = true;
-    if (chunk.length === 0) return callback();
+    const ok = this.writeBody(buf);
+    if (ok) return !this.needDrain;
+    // One 'drain' listener on the socket however many writes were refused (the retry buffer ignores the answer).
+    if (!this.needDrain) {
+      this.needDrain = true;
+      this.drainWhen(false);
+    }
+    return false;
+  }
+
+  /** 'drain' now (the socket took everything) or once the socket drains. */
+  private drainWhen(socketOk: boolean): void {
+    if (socketOk) {
+      this.needDrain = false;
+      process.nextTick(emitDrain, this);
+    } else this.conn!.socket.once('drain', () => {
+      if (!this.needDrain) return;
+      this.needDrain = false;
+      this.emit('drain');
+    });
+  }
+
+  /** One body chunk on the wire, framed as the request announced; false when the socket is full. */
+  private writeBody(chunk: Buffer): boolean {
+    const conn = this.conn!;
     switch (this.framing) {
       case 'none':
         // No framing announced: the request has no body (RFC 9112 6.3).
-        return callback();
+        return true;
       case 'defer':
         this.framing = 'chunked';
         this.head += `transfer-encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n`;
         conn.write(this.head);
         conn.write(chunk);
-        ok = conn.write(CRLF);
-        break;
+        return conn.write(CRLF);
       case 'chunked':
         conn.write(`${chunk.length.toString(16)}\r\n`);
         conn.write(chunk);
-        ok = conn.write(CRLF);
-        break;
+        return conn.write(CRLF);
       case 'length': {
         // Never more than announced (it would be read as the next response's request).
         const n = Math.min(chunk.length, this.owed);
-        if (n === 0) return callback();
+        if (n === 0) return true;
         this.owed -= n;
-        ok = conn.write(n === chunk.length ? chunk : chunk.subarray(0, n));
+        const ok = conn.write(n === chunk.length ? chunk : chunk.subarray(0, n));
         if (this.owed === 0) this.requestDone = true;
-        break;
+        return ok;
       }
     }
-    if (ok) callback();
-    else conn.socket.once('drain', () => callback());
   }
 
-  override _final(callback: (error?: Error | null) => void): void {
-    if (this.over) return callback();
-    if (!this.conn) {
-      this.held = () => this._final(callback);
-      return;
-    }
+  end(chunk?: Buffer | string): this {
+    if (chunk !== undefined) this.write(chunk);
+    if (this.ending || this.destroyed) return this;
+    this.ending = true;
+    if (this.conn) this.final();
+    return this;
+  }
+
+  /** The body is all written: close the framing, then 'finish'. */
+  private final(): void {
+    if (this.over) return;
     if (this.framing === 'defer') {
       this.framing = 'none';
       if (!NO_BODY_BY_DEFAULT.has(this.method)) this.head += 'content-length: 0\r\n';
       this.sendHead('');
-    } else if (this.framing === 'chunked') this.conn.write(LAST_CHUNK);
+    } else if (this.framing === 'chunked') this.conn!.write(LAST_CHUNK);
     else if (this.framing === 'length' && this.owed > 0) {
       // The downstream body ended short of its Content-Length: the upstream would wait forever.
       const err = new Error('request body shorter than content-length') as NodeJS.ErrnoException;
       err.code = 'ECONNRESET';
-      callback();
       this.destroy(err);
       return;
     }
     this.requestDone = true;
-    callback();
+    process.nextTick(emitFinish, this);
     this.maybeDone();
   }
 
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+  destroy(err?: Error | null): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
     const conn = this.conn;
     this.conn = undefined;
-    this.held = undefined;
+    this.queued = undefined;
     if (!this.over) {
       this.over = true;
       if (conn) conn.close();
@@ -598,7 +661,8 @@ class UpstreamRequest extends Writable {
       const res = this.response;
       if (res && !this.responseDone && !res.destroyed) res.destroy(abortedError());
     }
-    callback(err);
+    process.nextTick(emitDestroyed, this, err ?? undefined);
+    return this;
   }
 
   onHead(head: ResponseHead): void {
@@ -663,6 +727,20 @@ class UpstreamRequest extends Writable {
 
 function emitSocket(req: UpstreamRequest, socket: Socket): void {
   req.emit('socket', socket);
+}
+
+function emitDrain(req: UpstreamRequest): void {
+  req.emit('drain');
+}
+
+function emitFinish(req: UpstreamRequest): void {
+  req.emit('finish');
+}
+
+/** As a Writable's destroy(): 'error' when there is one (thrown when nobody listens, as there), then 'close'. */
+function emitDestroyed(req: UpstreamRequest, err: Error | undefined): void {
+  if (err) req.emit('error', err);
+  req.emit('close');
 }
 
 function abortedError(): Error {
