@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { Registry } from '../src/common/index.ts';
+import { Registry } from '../src/common/metrics.ts';
 import { listcheckerAdapter } from '../src/mixer/index.ts';
 import type { AdapterEnv, Instance } from '../src/mixer/index.ts';
 import { AdapterConnections, outOfProcessAdapter } from '../src/mixer/out-of-process/index.ts';

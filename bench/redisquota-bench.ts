@@ -8,7 +8,7 @@
 // usage: node bench/redisquota-bench.ts [--seconds 3] [--concurrency 32]
 
 import { parseArgs } from 'node:util';
-import { Registry } from '../src/common/index.ts';
+import { Registry } from '../src/common/metrics.ts';
 import type { AdapterEnv, AdapterInfo, Instance } from '../src/mixer/index.ts';
 import { memquotaAdapter, redisquotaAdapter } from '../src/mixer/index.ts';
 import { RedisServer } from '../test/helpers/redis-server.ts';

@@ -13,7 +13,8 @@ import { defaultMeshConfig, istioKinds, parseMeshConfig } from '../api/index.ts'
 import type { MeshConfig } from '../api/index.ts';
 import { readFile } from 'node:fs/promises';
 import type { Logger, Registry } from '../common/index.ts';
-import { createLogger, createProcessRegistry } from '../common/index.ts';
+import { createLogger } from '../common/index.ts';
+import { createProcessRegistry } from '../common/metrics.ts';
 import type { ConfigSnapshot, ConfigStore } from '../galley/index.ts';
 import { createHttpApiServer, DirectorySource, DurableStore, GalleyDistributionServer, SnapshotDistributor } from '../galley/index.ts';
 import { Citadel } from '../citadel/index.ts';

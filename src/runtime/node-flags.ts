@@ -5,6 +5,10 @@
 // Sidecars and gateways: capped at 4 MB, RSS under load drops from about 315
 // to 215 MB per sidecar with no measurable CPU cost (docs/proxy.md, measured
 // with `bench/proxy-bench.ts --sidecar-flags`).
+// Not `--heap-growing-percent=20..50` (full GC once the old space grows by
+// that share): measured while the proxy still promoted ~8 MB/s of
+// per-request garbage at 1000 rps, it held RSS near 135-140 MB for 10-20%
+// more CPU. The promotion itself is gone since (docs/proxy.md, 2026-11-26).
 export const SIDECAR_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
 
 // The control plane keeps V8's defaults: capping its semi-spaces at 8-12 MB

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TEMPLATES } from '../../src/api/index.ts';
 import type { AdapterEnv, AdapterInfo, Instance } from '../../src/mixer/index.ts';
-import { Registry } from '../../src/common/index.ts';
+import { Registry } from '../../src/common/metrics.ts';
 
 export interface ConformanceCase<P> {
   readonly adapter: AdapterInfo<P>;

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Registry } from '../../src/common/index.ts';
+import { Registry } from '../../src/common/metrics.ts';
 import type { AdapterEnv, Instance } from '../../src/mixer/index.ts';
 import { StatusCode, denierAdapter, listcheckerAdapter, memquotaAdapter, prometheusAdapter, stdioAdapter } from '../../src/mixer/index.ts';
 import { adapterConformance } from './adapter-conformance.ts';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { Registry } from '../../src/common/index.ts';
+import { Registry } from '../../src/common/metrics.ts';
 import { AUTHORIZATION_SERVICE, ACCESS_LOG_SERVICE, Mixer, MixerClient, RATE_LIMIT_SERVICE, AttributeBag } from '../../src/mixer/index.ts';
 import { loadXdsProtos } from '../../src/xds/index.ts';
 import { FakeClock, ManualSnapshots, snapshotOf } from './helpers.ts';

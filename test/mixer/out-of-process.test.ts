@@ -17,7 +17,7 @@ import type { AdapterEnv, DispatchTable, Instance } from '../../src/mixer/index.
 import { dispatchCheck, dispatchReport } from '../../src/mixer/dispatcher.ts';
 import { AdapterConnections, adapterType, outOfProcessAdapter, structConfigCodec } from '../../src/mixer/out-of-process/index.ts';
 import type { AdapterSpec, OutOfProcessLimits } from '../../src/mixer/out-of-process/index.ts';
-import { Registry } from '../../src/common/index.ts';
+import { Registry } from '../../src/common/metrics.ts';
 import { tempDir } from '../helpers/processes.ts';
 import { adapterConformance } from './adapter-conformance.ts';
 import { SampleAdapter } from './e2e-helpers.ts';

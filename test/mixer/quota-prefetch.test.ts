@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { Registry } from '../../src/common/index.ts';
+import { Registry } from '../../src/common/metrics.ts';
 import { Mixer, RATE_LIMIT_SERVICE } from '../../src/mixer/index.ts';
 import type { Proxy } from '../../src/proxy/index.ts';
 import { loadXdsProtos } from '../../src/xds/index.ts';

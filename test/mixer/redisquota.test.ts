@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { Registry } from '../../src/common/index.ts';
+import { Registry } from '../../src/common/metrics.ts';
 import type { AdapterEnv, Handler, Instance } from '../../src/mixer/index.ts';
 import { redisquotaAdapter } from '../../src/mixer/index.ts';
 import { redisQuotaKey } from '../../src/mixer/adapters/redisquota.ts';

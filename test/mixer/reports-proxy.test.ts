@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { Registry } from '../../src/common/index.ts';
+import { Registry } from '../../src/common/metrics.ts';
 import { Mixer } from '../../src/mixer/index.ts';
 import { DEFAULT_REPORTER_SETTINGS, MixerReporter } from '../../src/proxy/access-loggers/mixer-report/mixer-report.ts';
 import type { MixerReporterSettings } from '../../src/proxy/access-loggers/mixer-report/mixer-report.ts';
