@@ -15,7 +15,7 @@
 // process it starts is stopped at the end, also on Ctrl-C.
 //
 // usage: node bench/proxy-bench.ts [--seconds 15] [--rate 1000] [--connections 16]
-//          [--throughput-seconds 10] [--only mesh,mesh-mtls,...] [--no-stats] [--profile DIR] [--json FILE]
+//          [--throughput-seconds 10] [--warmup-seconds 5] [--only mesh,mesh-mtls,...] [--no-stats] [--profile DIR] [--json FILE]
 //          [--sidecar-flags="--max-semi-space-size=2 ..."]   (node flags for our sidecars instead of the
 //          runtime's SIDECAR_NODE_FLAGS, to measure V8 settings; "none" for V8's defaults)
 
@@ -40,6 +40,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '1000' },
     connections: { type: 'string', default: '16' },
     'throughput-seconds': { type: 'string', default: '10' },
+    'warmup-seconds': { type: 'string', default: '5' },
     only: { type: 'string' },
     'no-stats': { type: 'boolean', default: false },
     profile: { type: 'string' },
@@ -52,6 +53,7 @@ const SECONDS = Number(args.seconds);
 const RATE = Number(args.rate);
 const CONNS = Number(args.connections);
 const TPUT_SECONDS = Number(args['throughput-seconds']);
+const WARMUP_SECONDS = Number(args['warmup-seconds']);
 const NODE = process.execPath;
 const NODE_FLAGS = ['--disable-warning=ExperimentalWarning'];
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
@@ -206,7 +208,11 @@ async function runPath(path: string, dir: string, certs: BenchCerts, origin: num
   const run = await startPath(path, dir, certs, origin);
   try {
     const idleRss = new Map(run.procs.map((p) => [p.name, rssMb(p.child.pid!)]));
-    // Warm-up: JIT, connection pools, TLS sessions.
+    // Warm-up: connection pools, TLS sessions, and the JIT. A sidecar runs
+    // for hours; after 2 s at 1000 rps V8 is still compiling (about a tenth
+    // of a sidecar's CPU in the next 10 s went to its compiler), so a short
+    // run at full speed first measures the steady state.
+    if (WARMUP_SECONDS > 0 && which('wrk')) wrk(run.entry, WARMUP_SECONDS);
     await fixedRate(run.entry, 2, 0);
     const pids = [...run.procs.map((p) => ({ name: p.name, pid: p.child.pid! })), { name: 'origin', pid: originPid }];
     const before = pids.map((p) => cpuTicks(p.pid));
