@@ -97,16 +97,37 @@ export interface MixerReportClient extends grpc.Client {
   Report(request: Uint8Array, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null) => void): grpc.ClientUnaryCall;
 }
 
-/** Per-message word list: global indexes first, then negative indexes into `words`. */
+/**
+ * Attributes whose string value is different for every request: their
+ * words are written without being looked up or remembered (a word list
+ * that kept them would hold every request's id until the message is sent,
+ * long enough for V8 to promote them all to the old generation).
+ */
+const UNIQUE_PER_REQUEST = new Set(['request.id']);
+
+/**
+ * Per-message word list: global indexes first, then negative indexes into
+ * the message's default_words, which are written out as they are added
+ * (the strings themselves are not kept, except as keys of the lookup).
+ */
 class WordTable {
-  readonly words: string[] = [];
-  /** Bytes the words take as default_words fields. */
-  bytes = 0;
+  /** The default_words fields so far, ready to be copied after the sets. */
+  readonly out: ProtoWriter;
+  count = 0;
   readonly #local = new Map<string, number>();
   readonly #globalCount: number;
+  /** Words remembered by the set being written, forgotten if it moves to the next message. */
+  readonly #pending: string[] = [];
+  #mark = { pos: 0, count: 0 };
 
-  constructor(globalCount: number) {
+  constructor(globalCount: number, sizeHint: number) {
     this.#globalCount = globalCount;
+    this.out = new ProtoWriter(Buffer.allocUnsafe(Math.min(Math.max(1024, sizeHint), 4 * 1024 * 1024)));
+  }
+
+  /** Bytes the words take as default_words fields. */
+  get bytes(): number {
+    return this.out.pos;
   }
 
   index(word: string): number {
@@ -114,21 +135,35 @@ class WordTable {
     if (g !== undefined && g < this.#globalCount) return g;
     let l = this.#local.get(word);
     if (l === undefined) {
-      this.words.push(word);
-      this.bytes += fieldSize(Buffer.byteLength(word));
-      l = -this.words.length;
+      l = this.unique(word);
       this.#local.set(word, l);
+      this.#pending.push(word);
     }
     return l;
   }
 
-  /** Forgets the words added after the list had `count` (a set that went into the next message instead). */
-  truncate(count: number): void {
-    while (this.words.length > count) {
-      const w = this.words.pop()!;
-      this.bytes -= fieldSize(Buffer.byteLength(w));
-      this.#local.delete(w);
-    }
+  /** A word written as a new entry, without a lookup (a value no other set repeats). */
+  unique(word: string): number {
+    // A repeated string keeps empty elements.
+    const len = Buffer.byteLength(word);
+    this.out.reserve(6 + len);
+    this.out.header(DEFAULT_WORDS, len);
+    this.out.pos += this.out.buf.write(word, this.out.pos, 'utf8');
+    return -++this.count;
+  }
+
+  /** Before a set: the point truncate() returns to. */
+  mark(): void {
+    this.#mark = { pos: this.out.pos, count: this.count };
+    this.#pending.length = 0;
+  }
+
+  /** Forgets the words the set since mark() added (it went into the next message instead). */
+  truncate(): void {
+    for (const w of this.#pending) this.#local.delete(w);
+    this.#pending.length = 0;
+    this.out.pos = this.#mark.pos;
+    this.count = this.#mark.count;
   }
 }
 
@@ -327,7 +362,7 @@ function compress(out: AttributeWriter, bag: ReportBag, prev: ReportBag | undefi
     if (typeof v === 'string') {
       const ip = typeOf?.(name) === 'IP_ADDRESS' ? ipBytes(v) : undefined;
       if (ip) out.bytes(n, ip);
-      else out.word(STRINGS, n, words.index(v));
+      else out.word(STRINGS, n, UNIQUE_PER_REQUEST.has(name) ? words.unique(v) : words.index(v));
     } else if (typeof v === 'number') {
       const type = typeOf?.(name);
       if (type === 'DURATION') out.time(DURATIONS, n, secondsAndNanos(v, false));
@@ -396,6 +431,7 @@ export class ReportEncoder {
   #prev: ReportBag | undefined;
   #nextIndependent = false;
   #lastSize = 0;
+  #lastWordsSize = 0;
 
   constructor(options: ReportEncodeOptions = {}, limits: ReportEncoderLimits = {}) {
     this.#typeOf = options.typeOf;
@@ -438,13 +474,13 @@ export class ReportEncoder {
     if (!this.#out) this.#open();
     const out = this.#out!;
     const words = this.#words;
-    const wordCount = words.words.length;
+    words.mark();
     const set = (scratch ??= new AttributeWriter());
     set.w.pos = 0;
     compress(set, bag, this.#delta && this.#bags > 0 ? this.#prev : undefined, words, this.#typeOf);
     const size = out.pos + fieldSize(set.w.pos) + words.bytes + TRAILER_BYTES;
     if (size > this.#maxBytes) {
-      words.truncate(wordCount);
+      words.truncate();
       if (this.#bags === 0) this.#out = undefined;
       return false;
     }
@@ -461,7 +497,7 @@ export class ReportEncoder {
   #open(): void {
     // Sized like the last message, so a steady stream of full messages never grows one by copying.
     this.#out = new ProtoWriter(Buffer.allocUnsafe(Math.min(Math.max(4096, this.#lastSize), 4 * 1024 * 1024)));
-    this.#words = new WordTable(this.#globalCount);
+    this.#words = new WordTable(this.#globalCount, this.#lastWordsSize);
     this.#bags = 0;
     this.#prev = undefined;
     this.#delta = !this.#independent && !this.#nextIndependent;
@@ -472,14 +508,11 @@ export class ReportEncoder {
   finish(): void {
     const out = this.#out;
     if (!out || this.#bags === 0) return;
-    for (const word of this.#words.words) {
-      // A repeated string keeps empty elements.
-      const len = Buffer.byteLength(word);
-      out.reserve(6 + len);
-      out.header(DEFAULT_WORDS, len);
-      out.pos += out.buf.write(word, out.pos, 'utf8');
-    }
-    out.reserve(TRAILER_BYTES);
+    const words = this.#words.out;
+    out.reserve(words.pos + TRAILER_BYTES);
+    words.buf.copy(out.buf, out.pos, 0, words.pos);
+    out.pos += words.pos;
+    this.#lastWordsSize = words.pos;
     if (this.#globalCount !== 0) {
       out.tag(GLOBAL_WORD_COUNT, WIRE_VARINT);
       out.varint(this.#globalCount);

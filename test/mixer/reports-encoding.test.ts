@@ -190,6 +190,34 @@ test('ReportEncoder: max_batch_entries and max_message_bytes close messages; a s
   for (const m of messages) assert.ok(!decode(m.bytes).default_words.some((w: string) => w.startsWith('xxx')));
 });
 
+test('ReportEncoder: request ids are written once each, also across a split, and a refused set leaves none behind', () => {
+  const bag = (i: number): ReportBag => new Map<string, any>([['request.id', `id-${i}`], ['request.path', '/ratings'], ['response.code', 200]]);
+  const encoder = new ReportEncoder({ typeOf }, { maxBytes: 160 });
+  const sent: string[] = [];
+  for (let i = 0; i < 30; i++) {
+    assert.equal(encoder.add(bag(i)), true);
+    sent.push(`id-${i}`);
+    // The same id again (a retried request reported twice) is still its own set.
+    if (i === 7) {
+      assert.equal(encoder.add(bag(i)), true);
+      sent.push(`id-${i}`);
+    }
+  }
+  assert.equal(encoder.add(new Map([['request.id', 'z'.repeat(300)]])), false);
+  encoder.finish();
+  const messages = encoder.take();
+  assert.ok(messages.length > 2 && messages.every((m) => m.bytes.byteLength <= 160), `sizes ${messages.map((m) => m.bytes.byteLength)}`);
+  assert.deepEqual(messages.flatMap((m) => bagsFromReport(m.bytes, vocabulary)).map((b) => b.get('request.id')), sent);
+  for (const m of messages) {
+    const words: string[] = decode(m.bytes).default_words;
+    assert.ok(!words.some((w) => w.startsWith('zzz')));
+    // An id travels in the message that carries its set, and no word is left unused (a
+    // set repeating the id before it carries none: delta encoding).
+    const ids = words.filter((w) => w.startsWith('id-')).length;
+    assert.ok(ids === m.bags || (ids === m.bags - 1 && words.includes('id-7')), `${ids} ids for ${m.bags} sets`);
+  }
+});
+
 test('encodeReports splits a batch past the byte bound and counts a single bag that cannot fit', () => {
   const big = (i: number): ReportBag => new Map([['request.path', `/${String(i).repeat(1)}${'x'.repeat(3000)}`]]);
   const { messages, tooLarge } = encodeReports([big(1), big(2), big(3), big(4), new Map([['request.path', 'y'.repeat(20_000)]])], 8000);
