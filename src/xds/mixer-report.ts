@@ -118,7 +118,8 @@ class WordTable {
   readonly #globalCount: number;
   /** Words remembered by the set being written, forgotten if it moves to the next message. */
   readonly #pending: string[] = [];
-  #mark = { pos: 0, count: 0 };
+  #markPos = 0;
+  #markCount = 0;
 
   constructor(globalCount: number, sizeHint: number) {
     this.#globalCount = globalCount;
@@ -154,7 +155,8 @@ class WordTable {
 
   /** Before a set: the point truncate() returns to. */
   mark(): void {
-    this.#mark = { pos: this.out.pos, count: this.count };
+    this.#markPos = this.out.pos;
+    this.#markCount = this.count;
     this.#pending.length = 0;
   }
 
@@ -162,8 +164,8 @@ class WordTable {
   truncate(): void {
     for (const w of this.#pending) this.#local.delete(w);
     this.#pending.length = 0;
-    this.out.pos = this.#mark.pos;
-    this.count = this.#mark.count;
+    this.out.pos = this.#markPos;
+    this.count = this.#markCount;
   }
 }
 
