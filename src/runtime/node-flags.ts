@@ -1,4 +1,6 @@
-// V8 flags for the processes the runtime starts. Under load V8 grows the
+// V8 flags for the processes the runtime starts (and for proxies started by
+// hand: bin/mesh.js re-executes `mesh run`, `mesh gateway` and `mesh proxy`
+// with the ones missing). Under load V8 grows the
 // young generation to its maximum (16 MB semi-spaces on 64-bit), which is
 // most of a process's RSS growth.
 
@@ -16,6 +18,21 @@
 // request and about 10% more throughput through a sidecar pair, three
 // interleaved rounds; docs/proxy.md).
 export const SIDECAR_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--no-concurrent-array-buffer-sweeping'];
+
+/** A V8 flag's name without `--`, `no-` or a value (`--max_semi_space_size=8` -> `max-semi-space-size`). */
+function flagName(flag: string): string {
+  return flag.replace(/^--(no-)?/, '').split('=')[0]!.replaceAll('_', '-');
+}
+
+/**
+ * The sidecar flags a process was not started with. A flag given in any
+ * form (another value, its `--no-` opposite) counts as given: the user's
+ * choice stands.
+ */
+export function missingSidecarFlags(execArgv: readonly string[]): string[] {
+  const given = new Set(execArgv.map(flagName));
+  return SIDECAR_NODE_FLAGS.filter((f) => !given.has(flagName(f)));
+}
 
 // The control plane keeps V8's defaults: capping its semi-spaces at 8-12 MB
 // lowers Pilot's peak RSS with 2000 proxies (717-742 -> 641-686 MiB) but

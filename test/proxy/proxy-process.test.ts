@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SIDECAR_NODE_FLAGS } from '../../src/runtime/node-flags.ts';
 import type { Upstream } from './helpers.ts';
 import { clientAgent, get, startUpstream } from './helpers.ts';
 
@@ -111,6 +112,12 @@ after(async () => {
   }
   await upstream.close();
   echo.close();
+});
+
+test('started without the sidecar V8 flags, the process re-executed itself with them (same pid)', () => {
+  const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+  for (const flag of SIDECAR_NODE_FLAGS) assert.ok(cmdline.indexOf(flag) > 0 && cmdline.indexOf(flag) < cmdline.indexOf(MESH), `${flag} in ${cmdline.join(' ')}`);
+  assert.deepEqual(cmdline.slice(cmdline.indexOf(MESH)), [MESH, 'proxy', '-c', join(dir, 'bootstrap.yaml'), '']);
 });
 
 test('serves HTTP from the bootstrap listener to the static cluster', async () => {
