@@ -6,6 +6,9 @@
 //   mesh-mtls         the same, sidecar to sidecar over mTLS (SPIFFE certs)
 //   nginx, nginx-mtls       an nginx pair, one worker each
 //   haproxy, haproxy-mtls   a haproxy pair, one thread each
+//   node-relay, node-relay-mtls   the runtime's floor: a node pair relaying bytes
+//                     with no HTTP processing (proxy-bench/node-relay.ts), with
+//                     our sidecars' V8 flags: no proxy on node can cost less
 // It reports p50/p90/p99 at the fixed rate, the latency added over direct,
 // max throughput (wrk, 16 connections), CPU µs per request of each proxy
 // during that run (on a shared machine steadier than the rps), vCPU per 1000
@@ -77,8 +80,8 @@ function ensureTools(): { nginx: boolean; haproxy: boolean; wrk: boolean } {
   return { nginx: which('nginx'), haproxy: which('haproxy'), wrk: which('wrk') };
 }
 
-function start(name: string, cmd: string, argv: string[], dir: string): ChildProcess {
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+function start(name: string, cmd: string, argv: string[], dir: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   child.once('exit', (code, signal) => {
@@ -160,6 +163,12 @@ async function heapMb(adminPort: number | undefined): Promise<{ allocated: numbe
   }
 }
 
+/** Node flags for our sidecars and the node relays: by default those the runtime gives its sidecars. */
+function sidecarFlags(): string[] {
+  if (args['sidecar-flags'] === '') return [...SIDECAR_NODE_FLAGS];
+  return args['sidecar-flags'] === 'none' ? [] : args['sidecar-flags'].split(' ').filter(Boolean);
+}
+
 async function startPath(path: string, dir: string, certs: BenchCerts, origin: number): Promise<Running> {
   if (path === 'direct') return { entry: origin, procs: [] };
   const ports: PairPorts = { client: await freePort(), server: await freePort(), origin };
@@ -174,13 +183,23 @@ async function startPath(path: string, dir: string, certs: BenchCerts, origin: n
     const admin = { client: await freePort(), server: await freePort() };
     writeFileSync(files.client, JSON.stringify(clientSidecar(ports, certs, mtls, stats, admin.client)));
     writeFileSync(files.server, JSON.stringify(serverSidecar(ports, certs, mtls, stats, admin.server)));
-    // By default the sidecars run with the flags the runtime gives them.
-    const extra = args['sidecar-flags'] === '' ? [...SIDECAR_NODE_FLAGS] : args['sidecar-flags'] === 'none' ? [] : args['sidecar-flags'].split(' ').filter(Boolean);
+    const extra = sidecarFlags();
     const prof = (side: string): string[] => [...extra, ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(args.profile, path, side)}`] : [])];
     procs.push({ name: 'server sidecar', adminPort: admin.server, child: start(`${path}-server`, NODE, [...NODE_FLAGS, ...prof('server'), here('./proxy-bench/run-proxy.ts'), files.server], dir) });
     await waitPort(ports.server, procs[0].child, `${path} server sidecar`);
     procs.push({ name: 'client sidecar', adminPort: admin.client, child: start(`${path}-client`, NODE, [...NODE_FLAGS, ...prof('client'), here('./proxy-bench/run-proxy.ts'), files.client], dir) });
     await waitPort(ports.client, procs[1].child, `${path} client sidecar`);
+  } else if (path.startsWith('node-relay')) {
+    const relay = here('./proxy-bench/node-relay.ts');
+    const flags = sidecarFlags();
+    // Through the compile cache from its first line, so that node does not load its TypeScript stripper.
+    const env = { ...process.env, NODE_COMPILE_CACHE: here('../node_modules/.cache/mesh/v8') };
+    const server = start(`${path}-server`, NODE, [...NODE_FLAGS, ...flags, relay, String(ports.server), String(ports.origin), mtls ? 'mtls-server' : 'plain', dir], dir, env);
+    procs.push({ name: 'server relay', child: server });
+    await waitPort(ports.server, server, `${path} server`);
+    const client = start(`${path}-client`, NODE, [...NODE_FLAGS, ...flags, relay, String(ports.client), String(ports.server), mtls ? 'mtls-client' : 'plain', dir], dir, env);
+    procs.push({ name: 'client relay', child: client });
+    await waitPort(ports.client, client, `${path} client`);
   } else if (path.startsWith('nginx')) {
     const conf = nginxPair(dir, ports, certs, mtls);
     for (const side of ['server', 'client'] as const) {
@@ -307,7 +326,7 @@ async function main(): Promise<void> {
   const origin = start('origin', 'nginx', ['-c', join(dir, 'origin.conf'), '-p', dir, '-e', join(dir, 'origin.err')], dir);
   await waitPort(originPort, origin, 'origin nginx');
   if (args.profile) mkdirSync(args.profile, { recursive: true });
-  const all = ['direct', 'mesh', 'mesh-mtls', 'nginx', 'nginx-mtls', 'haproxy', 'haproxy-mtls'];
+  const all = ['direct', 'mesh', 'mesh-mtls', 'node-relay', 'node-relay-mtls', 'nginx', 'nginx-mtls', 'haproxy', 'haproxy-mtls'];
   const wanted = args.only ? ['direct', ...args.only.split(',').filter((p) => p !== 'direct')] : all;
   const paths = wanted.filter((p) => (p.startsWith('haproxy') ? tools.haproxy : true));
   console.error(`proxy-bench: ${RATE} rps fixed rate, ${CONNS} connections, ${SECONDS}s per path; max throughput with wrk ${TPUT_SECONDS}s; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; ${process.env.MESH_BENCH_NOTE ?? ''}`);
