@@ -18,6 +18,7 @@ import { rbacExtension } from './filters/http/rbac/rbac.ts';
 import { jwtAuthnExtension } from './filters/http/jwt-authn/jwt-authn.ts';
 import { extAuthzExtension } from './filters/http/ext-authz/ext-authz.ts';
 import { networkRbacExtension } from './filters/network/rbac/rbac.ts';
+import { networkExtAuthzExtension } from './filters/network/ext-authz/ext-authz.ts';
 import { rateLimitExtension } from './filters/http/ratelimit/ratelimit.ts';
 import { mixerAttributesExtension } from './filters/http/mixer-attributes/mixer-attributes.ts';
 import { httpGrpcAccessLogExtension } from './access-loggers/grpc-als/grpc-als.ts';
@@ -45,6 +46,7 @@ export function defaultExtensions(): ExtensionRegistry {
     .register(jwtAuthnExtension)
     .register(extAuthzExtension)
     .register(networkRbacExtension)
+    .register(networkExtAuthzExtension)
     .register(rateLimitExtension)
     .register(mixerAttributesExtension)
     .register(httpGrpcAccessLogExtension)

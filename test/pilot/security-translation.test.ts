@@ -184,7 +184,7 @@ for (const c of CASES) {
 
 test('CUSTOM: a shadow RBAC marks requests for ext_authz to the provider cluster', () => {
   const mesh = { ...defaultMeshConfig(), extensionProviders: [{ name: 'my-authz', envoyExtAuthzGrpc: { service: 'ext-authz.foo.svc.cluster.local', port: 9000, failOpen: true } }] } as MeshConfig;
-  const { http } = authz(ap('custom', 'action: CUSTOM\nprovider: {name: my-authz}\nrules: [{to: [{operation: {paths: ["/admin*"]}}]}]'), mesh);
+  const { http, tcp } = authz(ap('custom', 'action: CUSTOM\nprovider: {name: my-authz}\nrules: [{to: [{operation: {paths: ["/admin*"]}}]}]'), mesh);
   assert.equal(http.length, 2);
   const [shadow, extAuthz] = http.map((f) => f.typed_config);
   assert.deepEqual(Object.keys(shadow.shadow_rules.policies), ['istio-ext-authz-ns[default]-policy[custom]-rule[0]']);
@@ -192,6 +192,15 @@ test('CUSTOM: a shadow RBAC marks requests for ext_authz to the provider cluster
   assert.equal(extAuthz.grpc_service.envoy_grpc.cluster_name, 'outbound|9000||ext-authz.foo.svc.cluster.local');
   assert.equal(extAuthz.failure_mode_allow, true);
   assert.deepEqual(extAuthz.filter_enabled_metadata.path, [{ key: 'istio_ext_authz_shadow_effective_policy_id' }]);
+  // TCP ports: the network shadow engine (paths dropped, so every connection is checked) and the network ext_authz.
+  assert.deepEqual(tcp.map((f) => f.name), ['envoy.filters.network.rbac', 'envoy.filters.network.ext_authz']);
+  const [tcpShadow, tcpExtAuthz] = tcp.map((f) => f.typed_config);
+  assert.deepEqual(tcpShadow.shadow_rules.policies['istio-ext-authz-ns[default]-policy[custom]-rule[0]'].permissions, [{ any: true }]);
+  assert.equal(tcpShadow.shadow_rules_stat_prefix, 'istio_ext_authz_');
+  assert.equal(tcpExtAuthz['@type'], 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz');
+  assert.equal(tcpExtAuthz.grpc_service.envoy_grpc.cluster_name, 'outbound|9000||ext-authz.foo.svc.cluster.local');
+  assert.equal(tcpExtAuthz.failure_mode_allow, true);
+  assert.deepEqual(tcpExtAuthz.filter_enabled_metadata, { filter: 'envoy.filters.network.rbac', path: [{ key: 'istio_ext_authz_shadow_effective_policy_id' }], value: { string_match: { prefix: 'istio-ext-authz-' } } });
 });
 
 test('the generated virtualInbound with every kind of policy encodes as Envoy v3, filters in Istio order', () => {
@@ -211,7 +220,7 @@ spec:
   const names = httpChain.filters[0].typed_config.http_filters.map((f: any) => f.name);
   assert.deepEqual(names, ['envoy.filters.http.jwt_authn', 'envoy.filters.http.rbac', 'envoy.filters.http.ext_authz', 'envoy.filters.http.rbac', 'envoy.filters.http.rbac', 'envoy.filters.http.fault', 'envoy.filters.http.cors', 'envoy.filters.http.router']);
   const tcpChain = vi.filter_chains.find((c: any) => c.name === 'inbound|9090||-mtls');
-  assert.deepEqual(tcpChain.filters.map((f: any) => f.name), ['envoy.filters.network.rbac', 'envoy.filters.network.rbac', 'envoy.filters.network.tcp_proxy']);
+  assert.deepEqual(tcpChain.filters.map((f: any) => f.name), ['envoy.filters.network.rbac', 'envoy.filters.network.ext_authz', 'envoy.filters.network.rbac', 'envoy.filters.network.rbac', 'envoy.filters.network.tcp_proxy']);
 });
 
 // ---- PeerAuthentication ----

@@ -10,7 +10,9 @@
 // TCP (network RBAC): fields only HTTP has (methods, paths, hosts, request
 // principals, request headers, request.auth.*) make an ALLOW rule never
 // match, and are dropped from a DENY rule (which then matches more, as
-// Istio's validator warns).
+// Istio's validator warns). CUSTOM on TCP ports is a network RBAC shadow
+// engine and envoy.filters.network.ext_authz, which checks each connection
+// the engine matched.
 
 import type { ConfigObject, ExtensionProvider, MeshConfig } from '../../../api/index.ts';
 import type { AuthorizationPolicySpec } from '../../../api/kinds/security/authorization-policy.ts';
@@ -30,9 +32,11 @@ type Condition = NonNullable<Rule['when']>[number];
 export const HTTP_RBAC_TYPE = 'envoy.extensions.filters.http.rbac.v3.RBAC';
 export const NETWORK_RBAC_TYPE = 'envoy.extensions.filters.network.rbac.v3.RBAC';
 export const EXT_AUTHZ_TYPE = 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
+export const NETWORK_EXT_AUTHZ_TYPE = 'envoy.extensions.filters.network.ext_authz.v3.ExtAuthz';
 export const RBAC_FILTER = 'envoy.filters.http.rbac';
 export const NETWORK_RBAC_FILTER = 'envoy.filters.network.rbac';
 export const EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
+export const NETWORK_EXT_AUTHZ_FILTER = 'envoy.filters.network.ext_authz';
 const AUTHN_METADATA = 'istio_authn';
 /** Istio's markers for CUSTOM: the RBAC shadow engine's result tells ext_authz which requests to check. */
 export const EXT_AUTHZ_SHADOW_PREFIX = 'istio_ext_authz_';
@@ -301,21 +305,36 @@ function extAuthzProvider(mesh: MeshConfig, name: string): ExtensionProvider | u
   return mesh.extensionProviders.find((p) => p.name === name && p.envoyExtAuthzGrpc !== undefined);
 }
 
-/** Istio's gRPC ext_authz for a CUSTOM provider; the RBAC shadow engine before it decides which requests are checked. */
-function extAuthzFilter(push: PushContext, provider: ExtensionProvider): M {
-  const g = provider.envoyExtAuthzGrpc!;
+/** The gRPC service of a CUSTOM provider, as both ext_authz filters take it. */
+function extAuthzService(g: NonNullable<ExtensionProvider['envoyExtAuthzGrpc']>): M {
   const host = g.service.includes('/') ? g.service.split('/')[1]! : g.service;
+  return { envoy_grpc: { cluster_name: outboundClusterName(g.port ?? 0, '', host), authority: host }, timeout: duration(g.timeout ?? '600s') };
+}
+
+/** Checks only what the CUSTOM shadow engine (HTTP or network RBAC `filter`) matched. */
+function customEnabled(filter: string): M {
+  return { filter, path: [{ key: `${EXT_AUTHZ_SHADOW_PREFIX}shadow_effective_policy_id` }], value: { string_match: { prefix: EXT_AUTHZ_POLICY_PREFIX } } };
+}
+
+/** Istio's gRPC ext_authz for a CUSTOM provider; the RBAC shadow engine before it decides which requests are checked. */
+function extAuthzFilter(provider: ExtensionProvider): M {
+  const g = provider.envoyExtAuthzGrpc!;
   const config: M = {
-    grpc_service: { envoy_grpc: { cluster_name: outboundClusterName(g.port ?? 0, '', host), authority: host }, timeout: duration(g.timeout ?? '600s') },
+    grpc_service: extAuthzService(g),
     transport_api_version: 'V3',
     failure_mode_allow: g.failOpen === true,
-    filter_enabled_metadata: { filter: RBAC_FILTER, path: [{ key: `${EXT_AUTHZ_SHADOW_PREFIX}shadow_effective_policy_id` }], value: { string_match: { prefix: EXT_AUTHZ_POLICY_PREFIX } } },
+    filter_enabled_metadata: customEnabled(RBAC_FILTER),
   };
   if (g.statusOnError) config.status_on_error = { code: Number(g.statusOnError) };
   const body = g.includeRequestBodyInCheck;
   if (body) config.with_request_body = { max_request_bytes: body.maxRequestBytes ?? 8192, allow_partial_message: body.allowPartialMessage === true };
-  void push;
   return config;
+}
+
+/** The same provider for TCP ports: the network filter checks each connection the network shadow engine matched. */
+function networkExtAuthzFilter(provider: ExtensionProvider): M {
+  const g = provider.envoyExtAuthzGrpc!;
+  return { stat_prefix: 'tcp', grpc_service: extAuthzService(g), transport_api_version: 'V3', failure_mode_allow: g.failOpen === true, filter_enabled_metadata: customEnabled(NETWORK_RBAC_FILTER) };
 }
 
 /** The RBAC and ext_authz filters for a workload's inbound side. */
@@ -333,7 +352,9 @@ export function buildAuthzFilters(push: PushContext, proxy: ProxyNode): AuthzFil
     const provider = extAuthzProvider(push.mesh, custom.spec.provider?.name ?? '');
     if (provider) {
       http.push({ name: RBAC_FILTER, typed_config: typed(HTTP_RBAC_TYPE, { shadow_rules: { action: 'ALLOW', policies: hg.CUSTOM.policies }, shadow_rules_stat_prefix: EXT_AUTHZ_SHADOW_PREFIX }) });
-      http.push({ name: EXT_AUTHZ_FILTER, typed_config: typed(EXT_AUTHZ_TYPE, extAuthzFilter(push, provider)) });
+      http.push({ name: EXT_AUTHZ_FILTER, typed_config: typed(EXT_AUTHZ_TYPE, extAuthzFilter(provider)) });
+      tcp.push({ name: NETWORK_RBAC_FILTER, typed_config: typed(NETWORK_RBAC_TYPE, { shadow_rules: { action: 'ALLOW', policies: tg.CUSTOM.policies }, shadow_rules_stat_prefix: EXT_AUTHZ_SHADOW_PREFIX, stat_prefix: 'tcp.' }) });
+      tcp.push({ name: NETWORK_EXT_AUTHZ_FILTER, typed_config: typed(NETWORK_EXT_AUTHZ_TYPE, networkExtAuthzFilter(provider)) });
     } else {
       // A CUSTOM policy whose provider is unknown denies what it would have checked (Istio fails closed).
       http.push({ name: RBAC_FILTER, typed_config: typed(HTTP_RBAC_TYPE, { rules: { action: 'DENY', policies: hg.CUSTOM.policies } }) });

@@ -11,7 +11,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { TYPE_URL_PREFIX, loadXdsProtos } from '../../../../xds/index.ts';
+import { TYPE_URL_PREFIX } from '../../../../xds/index.ts';
 import { configError } from '../../../errors.ts';
 import { durationMs } from '../../../config/values.ts';
 import type { Clock } from '../../../clock.ts';
@@ -21,20 +21,18 @@ import type { HttpFilterExtension } from '../../../registry.ts';
 import type { ClusterManager } from '../../../upstream/cluster-manager.ts';
 import { connectionFacts } from '../../../rbac/connection-facts.ts';
 import { headerValue } from '../../../rbac/http-request.ts';
-import { valueMatcher } from '../../../rbac/rbac-engine.ts';
 import { filterMetadata, metadataText, setFilterMetadata } from '../../../rbac/stream-metadata.ts';
 import type { FilterStatus, HttpFilter, HttpStream } from '../http-filter.ts';
-import type { AttributeReader, CacheHints, CachedDecision } from './check-cache.ts';
-import { CheckCache } from './check-cache.ts';
+import type { CheckMethod } from '../../common/ext-authz/authz-client.ts';
+import { CONNECTION_ATTRIBUTES, GrpcClients, MIXER_CACHE_NAMESPACE, connectionAttribute, decisionOf, httpStatusOf, jsToStruct, localPrincipal, metadataEnabled, socketAddress, structToJs } from '../../common/ext-authz/authz-client.ts';
+import type { AttributeReader, CachedDecision } from '../../common/ext-authz/check-cache.ts';
+import { CheckCache } from '../../common/ext-authz/check-cache.ts';
 
 type D = Record<string, any>;
 
 export const EXT_AUTHZ_TYPE_URL = `${TYPE_URL_PREFIX}envoy.extensions.filters.http.ext_authz.v3.ExtAuthz`;
 export const EXT_AUTHZ_PER_ROUTE_TYPE_URL = `${TYPE_URL_PREFIX}envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute`;
-export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 export const EXT_AUTHZ_METADATA = 'envoy.filters.http.ext_authz';
-/** Where Mixer puts its caching hints in CheckResponse.dynamic_metadata. */
-export const MIXER_CACHE_NAMESPACE = 'istio.mixer';
 /** Headers that differ per request and never key the check cache. */
 const PER_REQUEST_HEADERS = new Set(['x-request-id', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'traceparent', 'tracestate', 'content-length', 'x-forwarded-client-cert']);
 
@@ -64,104 +62,6 @@ export interface ExtAuthzSettings {
   readonly name: string;
   /** filter_enabled_metadata: only requests whose dynamic metadata matches are checked (Istio's CUSTOM action). */
   readonly enabledMetadata: ((req: object) => boolean) | undefined;
-}
-
-/** One gRPC client per upstream host address, shared by every stream of a filter config. */
-export class GrpcClients {
-  private readonly byAddress = new Map<string, grpc.Client>();
-
-  get(address: string, authority: string): grpc.Client {
-    let c = this.byAddress.get(address);
-    if (!c) {
-      const Ctor = loadXdsProtos().service(AUTHORIZATION_SERVICE);
-      c = new Ctor(address, grpc.credentials.createInsecure(), authority ? { 'grpc.default_authority': authority } : {});
-      this.byAddress.set(address, c);
-    }
-    return c;
-  }
-
-  close(): void {
-    for (const c of this.byAddress.values()) c.close();
-    this.byAddress.clear();
-  }
-}
-
-let statusCodes: Record<string, number> | undefined;
-/** envoy.type.v3.StatusCode arrives as its enum name (enums: String). */
-function httpStatusOf(code: unknown, fallback: number): number {
-  if (typeof code === 'number') return code > 0 ? code : fallback;
-  if (typeof code !== 'string' || code === '' || code === 'Empty') return fallback;
-  statusCodes ??= loadXdsProtos().root.lookupEnum('envoy.type.v3.StatusCode').values;
-  return statusCodes[code] ?? fallback;
-}
-
-function structToJs(s: D | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries((s?.fields ?? {}) as Record<string, D>)) out[k] = valueToJs(v);
-  return out;
-}
-
-function valueToJs(v: D | undefined): unknown {
-  if (!v) return undefined;
-  switch (v.kind) {
-    case 'numberValue':
-      return v.numberValue;
-    case 'stringValue':
-      return v.stringValue;
-    case 'boolValue':
-      return v.boolValue;
-    case 'structValue':
-      return structToJs(v.structValue);
-    case 'listValue':
-      return (v.listValue?.values ?? []).map(valueToJs);
-    case 'nullValue':
-      return null;
-    default:
-      return v.stringValue ?? v.numberValue ?? v.boolValue;
-  }
-}
-
-function jsToValue(v: unknown): D {
-  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (typeof v === 'string') return { stringValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(jsToValue) } };
-  return { structValue: jsToStruct(v as Record<string, unknown>) };
-}
-
-function jsToStruct(o: Record<string, unknown>): D {
-  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, jsToValue(v)])) };
-}
-
-function headerEdits(list: D[] | undefined): Array<readonly [string, string, boolean]> {
-  return (list ?? []).map((h) => {
-    const append = h.append_action ? h.append_action === 'APPEND_IF_EXISTS_OR_ADD' : h.append?.value === true;
-    return [String(h.header?.key ?? '').toLowerCase(), String(h.header?.value ?? (h.header?.raw_value ? Buffer.from(h.header.raw_value).toString() : '')), append] as const;
-  });
-}
-
-function decisionOf(resp: D): { decision: CachedDecision; hints: CacheHints | undefined } {
-  const code = Number(resp.status?.code ?? 0);
-  const meta = structToJs(resp.dynamic_metadata);
-  const mixer = meta[MIXER_CACHE_NAMESPACE] as Record<string, unknown> | undefined;
-  const hints = mixer
-    ? {
-      validDurationMs: Number(mixer.valid_duration_ms ?? 0),
-      validUseCount: Number(mixer.valid_use_count ?? 0),
-      referencedAttributes: Array.isArray(mixer.referenced_attributes) ? mixer.referenced_attributes.map(String) : [],
-    }
-    : undefined;
-  if (code === 0) {
-    const ok = resp.ok_response ?? {};
-    return { decision: { allowed: true, status: 200, body: '', headers: headerEdits(ok.headers), headersToRemove: (ok.headers_to_remove ?? []).map((h: string) => h.toLowerCase()), responseHeaders: headerEdits(ok.response_headers_to_add) }, hints };
-  }
-  const denied = resp.denied_response ?? {};
-  return { decision: { allowed: false, status: httpStatusOf(denied.status?.code, 403), body: String(denied.body ?? ''), headers: headerEdits(denied.headers), headersToRemove: [], responseHeaders: [] }, hints };
-}
-
-function addr(ip: string, port: number): D {
-  return { socket_address: { address: ip, port_value: port } };
 }
 
 export class ExtAuthzFilter implements HttpFilter {
@@ -238,15 +138,8 @@ export class ExtAuthzFilter implements HttpFilter {
     const req = s.req;
     const conn = connectionFacts(req.socket);
     return (name) => {
+      if (CONNECTION_ATTRIBUTES.has(name)) return connectionAttribute(conn, name);
       switch (name) {
-        case 'source.ip': return conn.directRemoteIp;
-        case 'source.port': return String(conn.directRemotePort);
-        case 'source.principal': return conn.principal || undefined;
-        case 'source.namespace': return /\/ns\/([^/]+)\//.exec(conn.principal)?.[1];
-        case 'destination.ip': return conn.destinationIp;
-        case 'destination.port': return String(conn.destinationPort);
-        case 'connection.requested_server_name': return conn.sni || undefined;
-        case 'connection.mtls': return String(conn.authenticated);
         case 'request.method': return req.method;
         case 'request.path': return req.url;
         case 'request.url_path': return s.path;
@@ -278,8 +171,8 @@ export class ExtAuthzFilter implements HttpFilter {
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !k.startsWith(':')) headers[k] = Array.isArray(v) ? v.join(',') : v;
     const now = Date.now();
     const attributes: D = {
-      source: { address: addr(conn.directRemoteIp, conn.directRemotePort), principal: conn.principal },
-      destination: { address: addr(conn.destinationIp, conn.destinationPort), principal: connectionLocalPrincipal(req.socket) },
+      source: { address: socketAddress(conn.directRemoteIp, conn.directRemotePort), principal: conn.principal },
+      destination: { address: socketAddress(conn.destinationIp, conn.destinationPort), principal: localPrincipal(req.socket) },
       request: {
         time: { seconds: String(Math.floor(now / 1000)), nanos: (now % 1000) * 1e6 },
         http: {
@@ -320,7 +213,7 @@ export class ExtAuthzFilter implements HttpFilter {
     }
     const client = st.clients.get(`${host.address}:${host.port}`, st.authority);
     const request = this.checkRequest(s, contextExtensions, body);
-    this.call = (client as unknown as { Check: (r: D, o: grpc.CallOptions, cb: (err: grpc.ServiceError | null, resp: D) => void) => grpc.ClientUnaryCall })
+    this.call = (client as unknown as { Check: CheckMethod })
       .Check(request, { deadline: Date.now() + st.timeoutMs }, (err, resp) => {
         this.call = undefined;
         if (s.ended) return;
@@ -379,24 +272,6 @@ export class ExtAuthzFilter implements HttpFilter {
     this.call?.cancel();
     this.call = undefined;
   }
-}
-
-function connectionLocalPrincipal(socket: import('node:net').Socket): string {
-  const local = (socket as { getCertificate?: () => { subjectaltname?: string } | null }).getCertificate?.();
-  const m = /URI:([^,\s]+)/.exec(local?.subjectaltname ?? '');
-  return m ? m[1] : '';
-}
-
-function metadataEnabled(m: D, path: string): (req: object) => boolean {
-  if (!m.filter) throw configError(`${path}.filter`, 'must not be empty');
-  const keys: string[] = (m.path ?? []).map((x: D) => String(x.key));
-  const match = valueMatcher(m.value, `${path}.value`);
-  const invert = m.invert === true;
-  return (req) => {
-    let v: unknown = filterMetadata(req, m.filter);
-    for (const k of keys) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-    return match(v) !== invert;
-  };
 }
 
 export const extAuthzExtension: HttpFilterExtension = {

@@ -23,6 +23,8 @@ export interface NetworkRbacSettings {
   readonly rules: RbacEngine | undefined;
   readonly shadow: RbacEngine | undefined;
   readonly stats: { readonly allowed: Counter; readonly denied: Counter; readonly shadow_allowed: Counter; readonly shadow_denied: Counter };
+  /** shadow_rules_stat_prefix, which Envoy also puts in front of the shadow metadata keys (Istio's CUSTOM marks connections for ext_authz this way). */
+  readonly shadowPrefix: string;
 }
 
 export class NetworkRbacFilter implements NetworkFilterFactory {
@@ -44,14 +46,14 @@ export class NetworkRbacFilter implements NetworkFilterFactory {
   }
 
   admit(socket: Socket): boolean {
-    const { rules, shadow, stats } = this.settings;
+    const { rules, shadow, stats, shadowPrefix } = this.settings;
     const conn = connectionFacts(socket);
     const request: RbacRequest = { conn, remoteIp: conn.directRemoteIp, metadata: (f) => filterMetadata(socket, f) };
     if (shadow) {
       const d = evaluate(shadow, request);
       if (d.allowed) stats.shadow_allowed.value++;
       else stats.shadow_denied.value++;
-      setFilterMetadata(socket, NETWORK_RBAC_METADATA, { shadow_effective_policy_id: d.policy, shadow_engine_result: d.allowed ? 'allowed' : 'denied' });
+      setFilterMetadata(socket, NETWORK_RBAC_METADATA, { [`${shadowPrefix}shadow_effective_policy_id`]: d.policy, [`${shadowPrefix}shadow_engine_result`]: d.allowed ? 'allowed' : 'denied' });
     }
     if (!rules || rules.action === 'LOG') return true;
     const d = evaluate(rules, request);
@@ -90,10 +92,12 @@ export const networkRbacExtension: NetworkFilterExtension = {
     if (c.matcher || c.shadow_matcher) throw configError(`${path}.matcher`, 'the unified matcher API is not supported; use rules');
     const prefix = c.stat_prefix.endsWith('.') ? `${c.stat_prefix}rbac.` : `${c.stat_prefix}.rbac.`;
     const counter = (n: string): Counter => ctx.stats.counter(prefix + n);
+    const shadowPrefix: string = c.shadow_rules_stat_prefix ?? '';
     return new NetworkRbacFilter({
       rules: c.rules ? decodeRbac(c.rules, `${path}.rules`) : undefined,
       shadow: c.shadow_rules ? decodeRbac(c.shadow_rules, `${path}.shadow_rules`) : undefined,
-      stats: { allowed: counter('allowed'), denied: counter('denied'), shadow_allowed: counter('shadow_allowed'), shadow_denied: counter('shadow_denied') },
+      stats: { allowed: counter('allowed'), denied: counter('denied'), shadow_allowed: counter(`${shadowPrefix}shadow_allowed`), shadow_denied: counter(`${shadowPrefix}shadow_denied`) },
+      shadowPrefix,
     });
   },
 };
