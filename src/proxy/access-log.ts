@@ -31,6 +31,16 @@ export interface AccessLogEntry {
   /** The downstream connection (addresses, TLS facts). */
   readonly socket?: import('node:net').Socket;
   readonly routeName?: string;
+  /** Set on tcp_proxy's entries (method, path and protocol are then empty, status 0, bytes are totals so far). */
+  readonly tcp?: TcpConnectionLog;
+}
+
+/** Which moment of a TCP connection an entry reports. */
+export interface TcpConnectionLog {
+  /** open: the upstream connected (flush_access_log_on_connected); continue: every access_log_flush_interval; close: the connection ended. */
+  readonly event: 'open' | 'continue' | 'close';
+  /** Unique per downstream connection, the same in each of its entries. */
+  readonly connectionId: string;
 }
 
 export interface AccessLogger {
@@ -40,5 +50,5 @@ export interface AccessLogger {
 const d = (v: string | undefined): string => (v === undefined || v === '' ? '-' : v);
 
 export function formatDefault(e: AccessLogEntry): string {
-  return `[${new Date(e.startTime).toISOString()}] "${e.method} ${e.path} ${e.protocol}" ${e.status} ${e.flags || '-'} ${e.bytesReceived} ${e.bytesSent} ${e.durationMs} ${d(e.upstreamServiceTime)} "${d(e.forwardedFor)}" "${d(e.userAgent)}" "${d(e.requestId)}" "${d(e.authority)}" "${d(e.upstreamHost)}"\n`;
+  return `[${new Date(e.startTime).toISOString()}] "${d(e.method)} ${d(e.path)} ${d(e.protocol)}" ${e.status} ${e.flags || '-'} ${e.bytesReceived} ${e.bytesSent} ${e.durationMs} ${d(e.upstreamServiceTime)} "${d(e.forwardedFor)}" "${d(e.userAgent)}" "${d(e.requestId)}" "${d(e.authority)}" "${d(e.upstreamHost)}"\n`;
 }

@@ -187,3 +187,28 @@ test('quota with a QuotaSpecBinding: the ratelimit filter and RateLimitPerRoute 
   for (const hcm of hcms(unbound.listeners, 'INBOUND')) assert.ok(!names(hcm).includes('istio.mixer.quota'));
   for (const l of g.listeners) packMessage(TypeUrl.Listener, l.value);
 });
+
+function tcpProxies(listeners: XdsResource[], direction: 'INBOUND' | 'OUTBOUND'): Obj[] {
+  const out: Obj[] = [];
+  for (const l of listeners) {
+    const v = l.value as Obj;
+    if ((v.traffic_direction === 'INBOUND') !== (direction === 'INBOUND')) continue;
+    for (const c of v.filter_chains ?? []) for (const f of c.filters ?? []) if (f.name === 'envoy.filters.network.tcp_proxy') out.push(f.typed_config);
+  }
+  return out;
+}
+
+test('report rules: inbound tcp_proxy reports each connection (open, every 10 s, close); outbound and check-only configs leave tcp_proxy alone', () => {
+  const g = generate(REPORT, { mixerAddress: '127.0.0.1:9091' });
+  const inbound = tcpProxies(g.listeners, 'INBOUND');
+  assert.ok(inbound.length > 0, 'the sidecar has inbound TCP chains');
+  for (const tcp of inbound) {
+    assert.deepEqual(tcp.access_log.map((a: Obj) => a.name), ['istio.mixer.report']);
+    assert.equal(tcp.access_log[0].typed_config.type_url, MIXER_REPORT_TYPE_URL);
+    assert.equal(tcp.access_log_options.flush_access_log_on_connected, true);
+    assert.equal(Number(tcp.access_log_options.access_log_flush_interval.seconds), 10);
+  }
+  for (const tcp of tcpProxies(g.listeners, 'OUTBOUND')) assert.equal(tcp.access_log, undefined);
+  for (const tcp of tcpProxies(generate(DENY, { mixerAddress: '127.0.0.1:9091' }).listeners, 'INBOUND')) assert.equal(tcp.access_log, undefined);
+  for (const l of g.listeners) packMessage(TypeUrl.Listener, l.value);
+});

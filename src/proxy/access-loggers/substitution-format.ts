@@ -64,8 +64,8 @@ function header(kind: 'REQ' | 'RESP', arg: string, maxLen: number | undefined, p
   const pseudo = (name: string, e: AccessLogEntry): string | undefined => {
     const h = e.requestHeaders;
     switch (name) {
-      case ':method': return e.method;
-      case ':path': return e.path;
+      case ':method': return orUndef(e.method);
+      case ':path': return orUndef(e.path);
       case ':authority': return first(h?.host) ?? e.authority;
       case ':scheme': return first(h?.['x-forwarded-proto']);
       default: return first(h?.[name]);
@@ -79,13 +79,17 @@ function header(kind: 'REQ' | 'RESP', arg: string, maxLen: number | undefined, p
   };
 }
 
+/** %ACCESS_LOG_TYPE% of tcp_proxy's entries, as Envoy names them. */
+const TCP_LOG_TYPES = { open: 'TcpUpstreamConnected', continue: 'TcpPeriodic', close: 'TcpConnectionEnd' } as const;
+
 const SIMPLE: Record<string, Operator> = {
   RESPONSE_CODE: (e) => e.status,
   RESPONSE_FLAGS: (e) => e.flags || undefined,
   BYTES_RECEIVED: (e) => e.bytesReceived,
   BYTES_SENT: (e) => e.bytesSent,
   DURATION: (e) => e.durationMs,
-  PROTOCOL: (e) => e.protocol,
+  PROTOCOL: (e) => orUndef(e.protocol),
+  ACCESS_LOG_TYPE: (e) => (e.tcp ? TCP_LOG_TYPES[e.tcp.event] : 'DownstreamEnd'),
   UPSTREAM_HOST: (e) => orUndef(e.upstreamHost),
   UPSTREAM_CLUSTER: (e) => orUndef(e.upstreamCluster),
   UPSTREAM_TRANSPORT_FAILURE_REASON: () => undefined,

@@ -14,7 +14,9 @@
 //   (destination.service.host selects the QuotaSpecBindings in Mixer; the
 //   source/destination attributes feed the quota instance's dimensions);
 // - report (rules reaching a report template or a prometheus / stdio
-//   handler): the `istio.mixer.report` access logger on every inbound HCM:
+//   handler): the `istio.mixer.report` access logger on every inbound HCM
+//   and inbound tcp_proxy (TCP: connection.event open when the upstream
+//   connects, continue every 10 s, close; Istio 1.4's TCP reports):
 //   Istio 1.4's Report API (istio.mixer.v1.Mixer/Report), attribute bags
 //   batched and dictionary-encoded to the Mixer cluster
 //   (src/proxy/access-loggers/mixer-report). Envoy's ALS logger
@@ -62,6 +64,9 @@ const ATTRIBUTES_CONFIG = 'type.googleapis.com/istio.mixer.v1.config.client.Http
 const REPORT_CONFIG = 'type.googleapis.com/istio.mixer.v1.config.client.ReportConfig';
 export const MIXER_REPORT_LOGGER = 'istio.mixer.report';
 const HCM_NAME = 'envoy.filters.network.http_connection_manager';
+const TCP_PROXY_NAME = 'envoy.filters.network.tcp_proxy';
+/** Istio 1.4's TcpClientConfig.report_interval default: long connections report every 10 s. */
+const TCP_REPORT_INTERVAL_S = 10;
 
 const CHECK_TEMPLATES = new Set(['checknothing', 'listentry', 'authorization']);
 const QUOTA_TEMPLATES = new Set(['quota']);
@@ -246,12 +251,24 @@ function rewriteHcm(hcm: Obj, inbound: boolean, policy: MixerPolicy): Obj {
   return { ...hcm, typed_config: cfg };
 }
 
+/** Inbound TCP reports: the report logger on tcp_proxy, with an entry when the upstream connects and every 10 s. */
+function rewriteTcpProxy(tcpProxy: Obj): Obj {
+  const cfg = { ...(tcpProxy.typed_config as Obj) };
+  cfg.access_log = [...((cfg.access_log ?? []) as Obj[]), reportLogger()];
+  cfg.access_log_options = { flush_access_log_on_connected: true, access_log_flush_interval: seconds(TCP_REPORT_INTERVAL_S) };
+  return { ...tcpProxy, typed_config: cfg };
+}
+
 /** One listener with Mixer's filters for `policy` (also used by bench/mixer-bench.ts on static bootstraps). */
 export function rewriteListener(value: Obj, policy: MixerPolicy): Obj {
   const inbound = value.traffic_direction === 'INBOUND';
   let changed = false;
   const chains = ((value.filter_chains ?? []) as Obj[]).map((chain) => {
     const filters = ((chain.filters ?? []) as Obj[]).map((f) => {
+      if (f.name === TCP_PROXY_NAME && inbound && policy.report) {
+        changed = true;
+        return rewriteTcpProxy(f);
+      }
       if (f.name !== HCM_NAME) return f;
       changed = true;
       return rewriteHcm(f, inbound, policy);

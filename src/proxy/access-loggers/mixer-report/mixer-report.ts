@@ -9,6 +9,10 @@
 // (1000), `flush_interval_ms` (1000), `max_buffered` (10 000),
 // `max_message_bytes` (1 MiB), `max_inflight` (4 calls), `timeout_ms` (5000).
 //
+// On tcp_proxy (entries with `tcp` set) each entry is a TCP report
+// (tcpReportBag): connection.event open / continue / close with the bytes
+// since the connection's last report, as Istio 1.4's Mixer TCP filter sent.
+//
 // Never on the request's path: log(), at the end of a request, builds the
 // bag (a Map of the same attributes Mixer derives from an ALS entry,
 // src/mixer/envoy-attributes.ts) and writes it at once into the open
@@ -32,6 +36,7 @@ import { plainStruct } from '../../config/typed-struct.ts';
 import { configError } from '../../errors.ts';
 import { filterMetadata } from '../../rbac/stream-metadata.ts';
 import { tlsConnectionInfo } from '../../transport-sockets/tls/connection-info.ts';
+import { selfAttributes } from '../../filters/http/mixer-attributes/mixer-attributes.ts';
 
 export const MIXER_REPORT_TYPE_URL = 'type.googleapis.com/istio.mixer.v1.config.client.ReportConfig';
 /** Istio's policy (Mixer) cluster, the default report_cluster. */
@@ -70,6 +75,7 @@ const WIRE_TYPES: ReadonlyMap<string, string> = new Map([
   ['source.ip', 'IP_ADDRESS'],
   ['destination.ip', 'IP_ADDRESS'],
   ['response.duration', 'DURATION'],
+  ['connection.duration', 'DURATION'],
 ]);
 const typeOf = (name: string): string | undefined => WIRE_TYPES.get(name);
 
@@ -183,6 +189,30 @@ function metadataValue(v: unknown): ReportValue | undefined {
   return v === undefined || v === null ? undefined : JSON.stringify(v);
 }
 
+type Setter = (name: string, v: ReportValue | undefined) => void;
+
+/** Addresses, the mTLS peer and the destination service: what HTTP and TCP bags share. */
+function addConnectionAttributes(set: Setter, c: ConnectionParts, service: ServiceParts | undefined): void {
+  if (c.sourceIp !== undefined) {
+    set('source.ip', c.sourceIp);
+    if (c.sourcePort) set('source.port', c.sourcePort);
+  }
+  if (c.destinationIp !== undefined) {
+    set('destination.ip', c.destinationIp);
+    if (c.destinationPort) set('destination.port', c.destinationPort);
+  }
+  if (service) {
+    set('destination.service.host', service.host);
+    set('destination.service.name', service.name);
+    set('destination.service.namespace', service.namespace);
+  }
+  if (c.peer) {
+    set('source.principal', c.peer);
+    set('source.namespace', c.peerNamespace);
+    set('connection.mtls', true);
+  }
+}
+
 /**
  * The report bag of one finished request: the attributes Mixer derives from
  * an ALS entry (attributesFromAccessLog), built directly, then the
@@ -194,25 +224,7 @@ export function reportBag(e: AccessLogEntry, nodeId: string, reporterKind: strin
     if (v !== undefined && v !== '') b.set(name, v);
   };
   const c = partsOf(e.socket);
-  if (c.sourceIp !== undefined) {
-    set('source.ip', c.sourceIp);
-    if (c.sourcePort) set('source.port', c.sourcePort);
-  }
-  if (c.destinationIp !== undefined) {
-    set('destination.ip', c.destinationIp);
-    if (c.destinationPort) set('destination.port', c.destinationPort);
-  }
-  const service = e.upstreamCluster ? bounded(servicesByCluster, e.upstreamCluster, serviceOfCluster) : undefined;
-  if (service) {
-    set('destination.service.host', service.host);
-    set('destination.service.name', service.name);
-    set('destination.service.namespace', service.namespace);
-  }
-  if (c.peer) {
-    set('source.principal', c.peer);
-    set('source.namespace', c.peerNamespace);
-    b.set('connection.mtls', true);
-  }
+  addConnectionAttributes(set, c, e.upstreamCluster ? bounded(servicesByCluster, e.upstreamCluster, serviceOfCluster) : undefined);
   const h = e.requestHeaders;
   const contentType = h?.['content-type'];
   const { urlPath, query } = splitPath(e.path);
@@ -253,6 +265,48 @@ export function reportBag(e: AccessLogEntry, nodeId: string, reporterKind: strin
 
 function reporterKindOf(nodeId: string): string {
   return nodeId.split('~')[0] === 'router' ? 'outbound' : 'inbound';
+}
+
+/** What a logger keeps for its TCP bags: byte totals already reported per connection, and its own attributes. */
+export interface TcpReportContext {
+  readonly reported: WeakMap<object, { rx: number; tx: number }>;
+  /** destination.* of this workload (inbound) from the bootstrap node: a TCP connection carries no istio.mixer metadata. */
+  readonly self: Readonly<Record<string, unknown>>;
+  /** destination.service.* of a cluster: Pilot's istio.services metadata (inbound clusters), else the outbound cluster name. */
+  readonly serviceOf: (cluster: string) => ServiceParts | undefined;
+}
+
+/**
+ * The report bag of one tcp_proxy entry, as Istio 1.4's Mixer TCP filter
+ * reported: connection.event open / continue / close, bytes since the last
+ * report and in all, the connection's duration so far.
+ */
+export function tcpReportBag(e: AccessLogEntry, nodeId: string, reporterKind: string, ctx: TcpReportContext): ReportBag {
+  const b = new Map<string, ReportValue>();
+  const set: Setter = (name, v) => {
+    if (v !== undefined && v !== '') b.set(name, v);
+  };
+  addConnectionAttributes(set, partsOf(e.socket), e.upstreamCluster ? ctx.serviceOf(e.upstreamCluster) : undefined);
+  const tcp = e.tcp!;
+  const owner = e.socket ?? e;
+  const last = ctx.reported.get(owner) ?? { rx: 0, tx: 0 };
+  b.set('connection.id', tcp.connectionId);
+  b.set('connection.event', tcp.event);
+  b.set('connection.received.bytes', e.bytesReceived - last.rx);
+  b.set('connection.received.bytes_total', e.bytesReceived);
+  b.set('connection.sent.bytes', e.bytesSent - last.tx);
+  b.set('connection.sent.bytes_total', e.bytesSent);
+  b.set('connection.duration', e.durationMs);
+  if (tcp.event === 'close') ctx.reported.delete(owner);
+  else ctx.reported.set(owner, { rx: e.bytesReceived, tx: e.bytesSent });
+  const now = new Date();
+  b.set('context.protocol', 'tcp');
+  b.set('context.time', now);
+  b.set('context.proxy_error_code', e.flags || '-');
+  if (nodeId) set('context.reporter.uid', nodeId);
+  b.set('context.reporter.kind', reporterKind);
+  for (const name in ctx.self) set(name, metadataValue(ctx.self[name]));
+  return b;
 }
 
 /** One buffer and one channel per report cluster: every HCM's logger with the same target shares it. */
@@ -359,6 +413,12 @@ export class MixerReporter {
   }
 }
 
+/** Freezes an attribute object and its object values (labels), so bags share one map per value. */
+function deepFreeze<T extends Record<string, unknown>>(o: T): T {
+  for (const v of Object.values(o)) if (v && typeof v === 'object') Object.freeze(v);
+  return Object.freeze(o);
+}
+
 function positive(c: Record<string, unknown>, field: string, path: string, fallback: number): number {
   const v = c[field];
   if (v === undefined || v === null) return fallback;
@@ -405,7 +465,16 @@ export const mixerReportExtension: AccessLoggerExtension = {
     const r = reporter;
     const nodeId = String(ctx.node?.id ?? '');
     const kind = reporterKindOf(nodeId);
-    const logger: AccessLogger = { log: (entry) => r.push(reportBag(entry, nodeId, kind)) };
+    const clusters = ctx.clusters;
+    const tcp: TcpReportContext = {
+      reported: new WeakMap(),
+      self: kind === 'inbound' ? deepFreeze(selfAttributes(ctx.node, 'destination')) : {},
+      serviceOf: (name) => {
+        const ref = clusters.get(name)?.config.istioServices?.[0];
+        return ref ? { host: ref.host, name: ref.name, namespace: ref.namespace } : bounded(servicesByCluster, name, serviceOfCluster);
+      },
+    };
+    const logger: AccessLogger = { log: (entry) => r.push(entry.tcp ? tcpReportBag(entry, nodeId, kind, tcp) : reportBag(entry, nodeId, kind)) };
     return { logger };
   },
 };

@@ -14,6 +14,7 @@ import { decodeXfccSettings } from './xfcc.ts';
 import type { Http2Options } from '../../../http/http2-options.ts';
 import { decodeHttp2Options } from '../../../http/http2-options.ts';
 import { resolveTypedConfig } from '../../../config/typed-struct.ts';
+import { accessLoggersFrom } from '../../../access-loggers/access-log-config.ts';
 import { decodeHttpTracing } from '../../../tracing/http-tracer.ts';
 
 export interface HcmSettings {
@@ -74,13 +75,7 @@ export function decodeHcmSettings(c: D, ctx: FactoryContext, path: string): HcmS
   if (terminalAt !== filters.length - 1) throw configError(`${path}.http_filters[${terminalAt}]`, `terminal filter "${filters[terminalAt].name}" must be the last one`);
   const kb = wrapped(c.max_request_headers_kb, 60);
   if (kb < 1 || kb > 8192) throw configError(`${path}.max_request_headers_kb`, `${kb} is not in [1, 8192]`);
-  const accessLoggers = (c.access_log ?? []).map((a: D, i: number) => {
-    const p = `${path}.access_log[${i}]`;
-    if (!a.typed_config) throw configError(`${p}.typed_config`, 'required');
-    // A TypedStruct names its logger by its inner type URL (istio.mixer.report), as for HTTP filters.
-    const { typeUrl, config } = resolveTypedConfig(a.typed_config, `${p}.typed_config`);
-    return ctx.registry.get('access_log', typeUrl, p).create(config, ctx, `${p}.typed_config`, a.name).logger;
-  });
+  const accessLoggers = accessLoggersFrom(c.access_log, ctx, `${path}.access_log`);
   return {
     statPrefix: c.stat_prefix,
     routeTable,

@@ -2,9 +2,18 @@
 // weighted one) and a host per connection and pipes bytes both ways, with
 // backpressure from pipe(). No healthy host or a failed connect closes the
 // downstream connection, as Envoy does.
+//
+// access_log: one entry when the connection ends (flags NR, UH, UF), and
+// with access_log_options one when the upstream connects
+// (flush_access_log_on_connected) and one every access_log_flush_interval,
+// each carrying the byte totals so far; Mixer's reports (connection.event
+// open / continue / close) are built from them.
 
+import { randomUUID } from 'node:crypto';
 import { createConnection } from 'node:net';
 import type { Socket } from 'node:net';
+import type { AccessLogger, TcpConnectionLog } from '../../../access-log.ts';
+import { accessLoggersFrom } from '../../../access-loggers/access-log-config.ts';
 import { TypeUrl } from '../../../../xds/index.ts';
 import { configError } from '../../../errors.ts';
 import type { FactoryContext, NetworkFilterExtension, NetworkFilterFactory } from '../../../registry.ts';
@@ -22,6 +31,21 @@ export interface TcpProxySettings {
   readonly clusters: ReadonlyArray<{ readonly name: string; readonly weight: number }>;
   readonly totalWeight: number;
   readonly idleTimeoutMs: number;
+  readonly accessLoggers: readonly AccessLogger[];
+  readonly flushOnConnected: boolean;
+  /** 0: no periodic entries. */
+  readonly flushIntervalMs: number;
+}
+
+/** What an access log entry of one connection needs, fixed when it is accepted. */
+interface LoggedConnection {
+  readonly down: Socket;
+  readonly connectionId: string;
+  readonly startTime: number;
+  readonly started: number;
+  readonly cluster: string;
+  upstreamHost: string | undefined;
+  flags: string;
 }
 
 export class TcpProxy implements NetworkFilterFactory {
@@ -52,12 +76,15 @@ export class TcpProxy implements NetworkFilterFactory {
     this.stats.downstream_cx_total.value++;
     const clusterName = this.pickCluster();
     upstreamClusterOf.set(down, clusterName);
+    const logged: LoggedConnection | undefined = this.settings.accessLoggers.length > 0 ? { down, connectionId: randomUUID(), startTime: Date.now(), started: performance.now(), cluster: clusterName, upstreamHost: undefined, flags: '' } : undefined;
     const cluster = this.context.clusters.get(clusterName);
     const host = cluster?.config.type === 'ORIGINAL_DST' ? cluster.originalDstHost(originalDestinationOf(down)) : cluster?.pickHost();
     if (!cluster || !host) {
       if (!cluster) this.stats.downstream_cx_no_route.value++;
       else cluster.stats.upstream_cx_none_healthy.value++;
+      if (logged) logged.flags = cluster ? 'UH' : 'NR';
       down.destroy();
+      if (logged) this.log(logged, 'close');
       return;
     }
     this.sockets.add(down);
@@ -68,19 +95,27 @@ export class TcpProxy implements NetworkFilterFactory {
     const up = createConnection({ host: host.address, port: host.port, allowHalfOpen: true });
     up.setNoDelay(true);
     down.setNoDelay(true);
+    if (logged) logged.upstreamHost = `${host.address}:${host.port}`;
     let connected = false;
     const connectTimer = setTimeout(() => {
       cs.upstream_cx_connect_timeout.value++;
+      if (logged) logged.flags = 'UF';
       up.destroy();
     }, cluster.config.connectTimeoutMs);
+    const { flushOnConnected, flushIntervalMs } = this.settings;
+    const periodic = logged && flushIntervalMs > 0 ? setInterval(() => this.log(logged, 'continue'), flushIntervalMs).unref() : undefined;
     up.once('connect', () => {
       connected = true;
       clearTimeout(connectTimer);
+      if (logged && flushOnConnected) this.log(logged, 'open');
     });
     if (this.settings.idleTimeoutMs > 0) down.setTimeout(this.settings.idleTimeoutMs, () => down.destroy());
     // Half-closes travel through pipe(); an error or reset on one side resets the other.
     up.on('error', () => {
-      if (!connected) cs.upstream_cx_connect_fail.value++;
+      if (!connected) {
+        cs.upstream_cx_connect_fail.value++;
+        if (logged) logged.flags = 'UF';
+      }
       down.destroy();
     });
     down.on('error', () => up.destroy());
@@ -95,9 +130,36 @@ export class TcpProxy implements NetworkFilterFactory {
       this.stats.downstream_cx_tx_bytes_total.value += down.bytesWritten;
       this.sockets.delete(down);
       if (!up.writableEnded) up.destroy();
+      clearInterval(periodic);
+      if (logged) this.log(logged, 'close');
     });
     down.pipe(up);
     up.pipe(down);
+  }
+
+  /** One entry per access logger: byte totals so far, the time since accept. */
+  private log(c: LoggedConnection, event: TcpConnectionLog['event']): void {
+    const entry = {
+      startTime: c.startTime,
+      method: '',
+      path: '',
+      protocol: '',
+      status: 0,
+      flags: c.flags,
+      bytesReceived: c.down.bytesRead,
+      bytesSent: c.down.bytesWritten,
+      durationMs: Math.round(performance.now() - c.started),
+      upstreamServiceTime: undefined,
+      forwardedFor: undefined,
+      userAgent: undefined,
+      requestId: undefined,
+      authority: undefined,
+      upstreamHost: c.upstreamHost,
+      upstreamCluster: c.cluster,
+      socket: c.down,
+      tcp: { event, connectionId: c.connectionId },
+    };
+    for (const logger of this.settings.accessLoggers) logger.log(entry);
   }
 
   private pickCluster(): string {
@@ -131,6 +193,20 @@ export const tcpProxyExtension: NetworkFilterExtension = {
       if (clusters.length === 0) throw configError(`${path}.weighted_clusters.clusters`, 'must not be empty');
     } else throw configError(path, 'cluster or weighted_clusters is required');
     const totalWeight = clusters.reduce((s, x) => s + x.weight, 0);
-    return new TcpProxy({ statPrefix: c.stat_prefix, clusters, totalWeight, idleTimeoutMs: durationMs(c.idle_timeout, 3_600_000) }, context);
+    // access_log_options, or the deprecated fields it replaced.
+    const options = c.access_log_options ?? {};
+    const interval = options.access_log_flush_interval ?? c.access_log_flush_interval;
+    const flushIntervalMs = durationMs(interval, 0);
+    // Envoy's validation: gte 1ms.
+    if (interval && flushIntervalMs < 1) throw configError(`${path}.access_log_options.access_log_flush_interval`, 'must be at least 1ms');
+    return new TcpProxy({
+      statPrefix: c.stat_prefix,
+      clusters,
+      totalWeight,
+      idleTimeoutMs: durationMs(c.idle_timeout, 3_600_000),
+      accessLoggers: accessLoggersFrom(c.access_log, context, `${path}.access_log`),
+      flushOnConnected: options.flush_access_log_on_connected === true || c.flush_access_log_on_connected === true,
+      flushIntervalMs,
+    }, context);
   },
 };
