@@ -135,6 +135,45 @@ export function requestCounterYaml(options: { readonly handler: string; readonly
   );
 }
 
+/** Istio 1.4's TCP metric dimensions (its default telemetry config), fewer of them. */
+export const TCP_DIMENSIONS: Expressions = {
+  destination_service: 'destination.service.host | "unknown"',
+  destination_app: 'destination.labels["app"] | "unknown"',
+  source_principal: 'source.principal | "unknown"',
+  reporter: 'context.reporter.kind | "unknown"',
+  security: 'conditional((connection.mtls | false), "mutual_tls", "none")',
+};
+
+/**
+ * Istio 1.4's TCP metrics on a prometheus handler `prom`: tcp_sent_bytes_total,
+ * tcp_received_bytes_total (connection.sent/received.bytes of every report),
+ * tcp_connections_opened_total and tcp_connections_closed_total
+ * (connection.event open / close), with TCP_DIMENSIONS.
+ */
+export function tcpMetricsYaml(): string {
+  const metrics: Array<[metric: string, instance: string, value: string]> = [
+    ['tcp_sent_bytes_total', 'tcpbytesent', 'connection.sent.bytes | 0'],
+    ['tcp_received_bytes_total', 'tcpbytereceived', 'connection.received.bytes | 0'],
+    ['tcp_connections_opened_total', 'tcpconnectionsopened', '"1"'],
+    ['tcp_connections_closed_total', 'tcpconnectionsclosed', '"1"'],
+  ];
+  const labels = Object.keys(TCP_DIMENSIONS).join(', ');
+  const tcp = 'context.protocol == "tcp"';
+  return configYaml(
+    configObject('handler', 'prom', ['compiledAdapter: prometheus', 'params:', '  metrics:', ...metrics.map(([m, i]) => `  - { name: ${m}, instanceName: ${i}.${ISTIO_SYSTEM}, kind: COUNTER, labelNames: [${labels}] }`)].join('\n')),
+    ...metrics.map(([, i, value]) => configObject('instance', i, `compiledTemplate: metric\nparams:\n  value: ${value}\n  dimensions:\n${indent(expressionLines(TCP_DIMENSIONS), 4)}`)),
+    ruleObject('tcpbytes', { match: tcp, actions: [['prom', ['tcpbytesent', 'tcpbytereceived']]] }),
+    ruleObject('tcpopen', { match: `${tcp} && ((connection.event | "na") == "open")`, actions: [['prom', ['tcpconnectionsopened']]] }),
+    ruleObject('tcpclose', { match: `${tcp} && ((connection.event | "na") == "close")`, actions: [['prom', ['tcpconnectionsclosed']]] }),
+  );
+}
+
+/** The value of `istio_<metric>` in a Prometheus text for the series whose labels include every one of `labels`. */
+export function seriesValue(text: string, metric: string, labels: readonly string[]): number | undefined {
+  for (const m of text.matchAll(new RegExp(`^istio_${metric}\\{([^}]*)\\} (\\d+)`, 'gm'))) if (labels.every((l) => m[1].includes(l))) return Number(m[2]);
+  return undefined;
+}
+
 // --- policy --------------------------------------------------------------
 
 /**

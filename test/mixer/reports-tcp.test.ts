@@ -23,61 +23,9 @@ import { serverTls } from '../proxy/rbac-helpers.ts';
 import type { Pem, TestCa } from '../proxy/tls-certs.ts';
 import { makeCa, makeLeaf, spiffe } from '../proxy/tls-certs.ts';
 import { ManualSnapshots, snapshotOf } from './helpers.ts';
+import { seriesValue, tcpMetricsYaml } from './mixer-config-fixtures.ts';
 
 const SERVICE = 'tcpecho.default.svc.cluster.local';
-
-// Istio 1.4's TCP metrics (its default telemetry config), with fewer dimensions.
-const DIMENSIONS = `
-      destination_service: destination.service.host | "unknown"
-      destination_app: destination.labels["app"] | "unknown"
-      source_principal: source.principal | "unknown"
-      reporter: context.reporter.kind | "unknown"
-      security: conditional((connection.mtls | false), "mutual_tls", "none")`;
-const metric = (name: string, value: string): string => `
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: ${name}, namespace: istio-system }
-spec:
-  compiledTemplate: metric
-  params:
-    value: ${value}
-    dimensions:${DIMENSIONS}
----`;
-const LABELS = '[destination_service, destination_app, source_principal, reporter, security]';
-const TCP_TELEMETRY = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: prom, namespace: istio-system }
-spec:
-  compiledAdapter: prometheus
-  params:
-    metrics:
-    - { name: tcp_sent_bytes_total, instanceName: tcpbytesent.instance.istio-system, kind: COUNTER, labelNames: ${LABELS} }
-    - { name: tcp_received_bytes_total, instanceName: tcpbytereceived.instance.istio-system, kind: COUNTER, labelNames: ${LABELS} }
-    - { name: tcp_connections_opened_total, instanceName: tcpconnectionsopened.instance.istio-system, kind: COUNTER, labelNames: ${LABELS} }
-    - { name: tcp_connections_closed_total, instanceName: tcpconnectionsclosed.instance.istio-system, kind: COUNTER, labelNames: ${LABELS} }
----${metric('tcpbytesent', 'connection.sent.bytes | 0')}${metric('tcpbytereceived', 'connection.received.bytes | 0')}${metric('tcpconnectionsopened', '"1"')}${metric('tcpconnectionsclosed', '"1"')}
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: tcpbytes, namespace: istio-system }
-spec:
-  match: context.protocol == "tcp"
-  actions: [{ handler: prom, instances: [tcpbytesent, tcpbytereceived] }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: tcpopen, namespace: istio-system }
-spec:
-  match: context.protocol == "tcp" && ((connection.event | "na") == "open")
-  actions: [{ handler: prom, instances: [tcpconnectionsopened] }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: tcpclose, namespace: istio-system }
-spec:
-  match: context.protocol == "tcp" && ((connection.event | "na") == "close")
-  actions: [{ handler: prom, instances: [tcpconnectionsclosed] }]
-`;
 
 const TYPED_STRUCT = 'type.googleapis.com/udpa.type.v1.TypedStruct';
 const H2 = { typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicit_http_config: { http2_protocol_options: {} } } } };
@@ -105,7 +53,7 @@ before(async () => {
   metrics = new Registry();
   mixer = new Mixer({ snapshots, metrics });
   await mixer.start();
-  snapshots.publish(snapshotOf(TCP_TELEMETRY));
+  snapshots.publish(snapshotOf(tcpMetricsYaml()));
   server = new grpc.Server();
   mixer.register(server);
   const mixerPort = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
@@ -144,12 +92,6 @@ after(async () => {
   await mixer?.stop();
   echo?.close();
 });
-
-/** The value of `metric` for the series whose labels include `labels`. */
-function seriesValue(text: string, metric: string, labels: string[]): number | undefined {
-  for (const m of text.matchAll(new RegExp(`^istio_${metric}\\{([^}]*)\\} (\\d+)`, 'gm'))) if (labels.every((l) => m[1].includes(l))) return Number(m[2]);
-  return undefined;
-}
 
 test('a TCP connection through the inbound sidecar: opened, bytes both ways, closed, with service, workload and mTLS peer', { timeout: 20_000 }, async () => {
   const socket = connect({ host: '127.0.0.1', port: proxy.listenerPort('virtualInbound')!, ca: ca.cert, cert: sleep.cert, key: sleep.key, servername: SERVICE, rejectUnauthorized: false });

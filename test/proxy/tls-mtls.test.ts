@@ -2,16 +2,19 @@
 // proxy originates TLS with its SPIFFE certificate, SNI and ALPN, verifies
 // the server's URI SAN; the server-side proxy requires a client certificate
 // from the mesh CA with the expected SAN and forwards the peer identity in
-// x-forwarded-client-cert. A wrong SAN is refused on both sides.
+// x-forwarded-client-cert. A wrong SAN is refused on both sides. tcp_proxy
+// originates the same mTLS (auto mTLS) to a TLS server that checks it.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:tls';
-import type { TLSSocket } from 'node:tls';
+import { once } from 'node:events';
+import { connect as tcpConnect } from 'node:net';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { connect, createServer as createTlsServer } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { Proxy } from '../../src/proxy/index.ts';
 import type { Upstream } from './helpers.ts';
-import { HCM, ROUTER, get, startProxy, startUpstream, staticCluster } from './helpers.ts';
+import { HCM, ROUTER, TCP_PROXY, get, startProxy, startUpstream, staticCluster } from './helpers.ts';
 import type { Pem, TestCa } from './tls-certs.ts';
 import { makeCa, makeLeaf, spiffe } from './tls-certs.ts';
 
@@ -27,6 +30,8 @@ let certForeign: Pem;
 let app: Upstream;
 let server: Proxy;
 let client: Proxy;
+/** A TLS echo server requiring a mesh client certificate: answers `<peer URI SAN>|<data>`. */
+let tlsEcho: TlsServer;
 
 const inline = (s: string): object => ({ inline_string: s });
 const sanExact = (uri: string): object => ({ san_type: 'URI', matcher: { exact: uri } });
@@ -70,6 +75,13 @@ before(async () => {
   certC = await makeLeaf(ca, { uri: [spiffe('c')] });
   certForeign = await makeLeaf(otherCa, { uri: [spiffe('a')] });
   app = await startUpstream('app');
+  tlsEcho = createTlsServer({ cert: certB.cert, key: certB.key, ca: ca.cert, requestCert: true, rejectUnauthorized: true }, (s) => {
+    s.on('data', (d) => s.write(`${s.getPeerCertificate().subjectaltname}|${d.toString()}`));
+    s.on('end', () => s.end());
+    s.on('error', () => undefined);
+  });
+  tlsEcho.listen(0, '127.0.0.1');
+  await once(tlsEcho, 'listening');
   server = await startProxy({
     static_resources: {
       clusters: [staticCluster('inbound|8080||', [app.port])],
@@ -118,8 +130,14 @@ before(async () => {
         staticCluster('outbound|8080||wrong-san', [serverPort], { transport_socket: upstreamTls([spiffe('not-b')]) }),
         autoMtlsCluster('outbound|8080||auto-mtls', serverPort, true),
         autoMtlsCluster('outbound|8080||auto-plain', app.port, false),
+        autoMtlsCluster('outbound|9000||tcp-echo', (tlsEcho.address() as { port: number }).port, true),
       ],
       listeners: [
+        {
+          name: 'tcpOutbound',
+          address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+          filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: 'outbound|9000||tcp-echo', cluster: 'outbound|9000||tcp-echo' } }] }],
+        },
         {
           name: 'virtualOutbound',
           address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
@@ -148,6 +166,7 @@ after(async () => {
   await client?.stop();
   await server?.stop();
   await app?.close();
+  tlsEcho?.close();
 });
 
 test('mTLS between two proxies: SPIFFE SANs verified both ways, peer identity in XFCC', async () => {
@@ -236,4 +255,18 @@ test('upstream TLS sessions are resumed on new connections to the same host', as
   };
   await handshake();
   assert.equal(await handshake(), true);
+});
+
+test('tcp_proxy originates mTLS over the cluster transport socket (auto mTLS): the server sees the client SPIFFE id', async () => {
+  const s = tcpConnect(client.listenerPort('tcpOutbound')!, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  s.on('data', (c: Buffer) => chunks.push(c));
+  const closed = once(s, 'close');
+  await once(s, 'connect');
+  s.write('hello');
+  await new Promise((r) => setTimeout(r, 150));
+  s.end();
+  await closed;
+  assert.equal(Buffer.concat(chunks).toString(), `URI:${spiffe('a')}|hello`);
+  assert.ok(client.stats.get('cluster.outbound|9000||tcp-echo.ssl.handshake')! >= 1);
 });

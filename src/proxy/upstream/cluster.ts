@@ -293,9 +293,10 @@ export class Cluster {
   /**
    * A new transport connection to a host: plain TCP, or TLS when the cluster
    * has a transport_socket (SNI, ALPN, session reuse, peer verification;
-   * `cluster.<name>.ssl.*` stats). Pools call this rather than net.connect.
+   * `cluster.<name>.ssl.*` stats). Pools and tcp_proxy call this rather
+   * than net.connect; `allowHalfOpen` (tcp_proxy) applies to plain TCP.
    */
-  openConnection(host: string, port: number): Socket {
+  openConnection(host: string, port: number, options: { allowHalfOpen?: boolean } = {}): Socket {
     let ts = this.config.transportSocket;
     const matches = this.config.transportSocketMatches;
     if (matches?.length) {
@@ -304,7 +305,7 @@ export class Cluster {
       const m = matchTransportSocket(matches, h?.transportSocketMatch);
       if (m) ts = m.socket;
     }
-    if (!ts) return createConnection({ host, port });
+    if (!ts) return createConnection({ host, port, allowHalfOpen: options.allowHalfOpen === true });
     this.tlsStats ??= tlsStats(this.store, this.statPrefix, 'upstream');
     return ts.connect(host, port, this.tlsStats);
   }

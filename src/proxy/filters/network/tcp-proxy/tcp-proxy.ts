@@ -1,7 +1,8 @@
 // The TCP proxy (envoy.filters.network.tcp_proxy): picks a cluster (or a
 // weighted one) and a host per connection and pipes bytes both ways, with
-// backpressure from pipe(). No healthy host or a failed connect closes the
-// downstream connection, as Envoy does.
+// backpressure from pipe(), over the cluster's transport socket (TLS or
+// Istio's auto mTLS when it has one). No healthy host or a failed connect
+// closes the downstream connection, as Envoy does.
 //
 // access_log: one entry when the connection ends (flags NR, UH, UF), and
 // with access_log_options one when the upstream connects
@@ -10,7 +11,6 @@
 // open / continue / close) are built from them.
 
 import { randomUUID } from 'node:crypto';
-import { createConnection } from 'node:net';
 import type { Socket } from 'node:net';
 import type { AccessLogger, TcpConnectionLog } from '../../../access-log.ts';
 import { accessLoggersFrom } from '../../../access-loggers/access-log-config.ts';
@@ -92,7 +92,8 @@ export class TcpProxy implements NetworkFilterFactory {
     cs.upstream_cx_total.value++;
     cs.upstream_cx_active.value++;
     host.activeRequests++;
-    const up = createConnection({ host: host.address, port: host.port, allowHalfOpen: true });
+    // The cluster's transport socket (TLS, Istio's auto mTLS per endpoint) or plain TCP.
+    const up = cluster.openConnection(host.address, host.port, { allowHalfOpen: true });
     up.setNoDelay(true);
     down.setNoDelay(true);
     if (logged) logged.upstreamHost = `${host.address}:${host.port}`;
