@@ -100,15 +100,19 @@ function generate(yaml: string, opts: { mixerAddress?: string; mesh?: MeshConfig
   };
 }
 
-function hcms(listeners: XdsResource[], direction: 'INBOUND' | 'OUTBOUND'): Obj[] {
+/** The typed_config of every network filter `name` on the listeners of one direction. */
+function networkFilters(listeners: XdsResource[], direction: 'INBOUND' | 'OUTBOUND', name: string): Obj[] {
   const out: Obj[] = [];
   for (const l of listeners) {
     const v = l.value as Obj;
     if ((v.traffic_direction === 'INBOUND') !== (direction === 'INBOUND')) continue;
-    for (const c of v.filter_chains ?? []) for (const f of c.filters ?? []) if (f.name === 'envoy.filters.network.http_connection_manager') out.push(f.typed_config);
+    for (const c of v.filter_chains ?? []) for (const f of c.filters ?? []) if (f.name === name) out.push(f.typed_config);
   }
   return out;
 }
+
+const hcms = (listeners: XdsResource[], direction: 'INBOUND' | 'OUTBOUND'): Obj[] => networkFilters(listeners, direction, 'envoy.filters.network.http_connection_manager');
+const tcpProxies = (listeners: XdsResource[], direction: 'INBOUND' | 'OUTBOUND'): Obj[] => networkFilters(listeners, direction, 'envoy.filters.network.tcp_proxy');
 
 // Istio's telemetry filters (metadata exchange, stats) are on every HCM with or without Mixer (test/pilot/telemetry-filters.test.ts): left out here.
 const TELEMETRY_FILTERS = new Set(['istio.metadata_exchange', 'istio.stats']);
@@ -187,16 +191,6 @@ test('quota with a QuotaSpecBinding: the ratelimit filter and RateLimitPerRoute 
   for (const hcm of hcms(unbound.listeners, 'INBOUND')) assert.ok(!names(hcm).includes('istio.mixer.quota'));
   for (const l of g.listeners) packMessage(TypeUrl.Listener, l.value);
 });
-
-function tcpProxies(listeners: XdsResource[], direction: 'INBOUND' | 'OUTBOUND'): Obj[] {
-  const out: Obj[] = [];
-  for (const l of listeners) {
-    const v = l.value as Obj;
-    if ((v.traffic_direction === 'INBOUND') !== (direction === 'INBOUND')) continue;
-    for (const c of v.filter_chains ?? []) for (const f of c.filters ?? []) if (f.name === 'envoy.filters.network.tcp_proxy') out.push(f.typed_config);
-  }
-  return out;
-}
 
 test('report rules: inbound tcp_proxy reports each connection (open, every 10 s, close); outbound and check-only configs leave tcp_proxy alone', () => {
   const g = generate(REPORT, { mixerAddress: '127.0.0.1:9091' });

@@ -10,15 +10,14 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
-import type { Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { connect } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from '../../src/common/metrics.ts';
 import { Mixer } from '../../src/mixer/index.ts';
 import type { Proxy } from '../../src/proxy/index.ts';
-import { TCP_PROXY, startProxy, staticCluster } from '../proxy/helpers.ts';
+import type { TcpEcho } from '../proxy/helpers.ts';
+import { TCP_PROXY, startProxy, startTcpEcho, staticCluster } from '../proxy/helpers.ts';
 import { serverTls } from '../proxy/rbac-helpers.ts';
 import type { Pem, TestCa } from '../proxy/tls-certs.ts';
 import { makeCa, makeLeaf, spiffe } from '../proxy/tls-certs.ts';
@@ -32,7 +31,7 @@ const H2 = { typed_extension_protocol_options: { 'envoy.extensions.upstreams.htt
 
 let ca: TestCa;
 let sleep: Pem;
-let echo: Server;
+let echo: TcpEcho;
 let mixer: Mixer;
 let metrics: Registry;
 let server: grpc.Server;
@@ -42,13 +41,7 @@ before(async () => {
   ca = await makeCa('mesh-ca');
   const self = await makeLeaf(ca, { uri: [spiffe('tcpecho')] });
   sleep = await makeLeaf(ca, { uri: [spiffe('sleep')] });
-  echo = createServer((s) => {
-    s.on('data', (d) => s.write(`echo:${d.toString()}`));
-    s.on('end', () => s.end());
-    s.on('error', () => undefined);
-  });
-  echo.listen(0, '127.0.0.1');
-  await once(echo, 'listening');
+  echo = await startTcpEcho();
   const snapshots = new ManualSnapshots();
   metrics = new Registry();
   mixer = new Mixer({ snapshots, metrics });
@@ -62,7 +55,7 @@ before(async () => {
     static_resources: {
       clusters: [
         staticCluster('mixer', [mixerPort], H2),
-        { ...staticCluster('inbound|9000||', [(echo.address() as { port: number }).port]), metadata: { filter_metadata: { istio: { services: [{ host: SERVICE, name: 'tcpecho', namespace: 'default' }] } } } },
+        { ...staticCluster('inbound|9000||', [echo.port]), metadata: { filter_metadata: { istio: { services: [{ host: SERVICE, name: 'tcpecho', namespace: 'default' }] } } } },
       ],
       listeners: [{
         name: 'virtualInbound',
@@ -90,7 +83,7 @@ after(async () => {
   await proxy?.stop();
   server?.forceShutdown();
   await mixer?.stop();
-  echo?.close();
+  echo?.server.close();
 });
 
 test('a TCP connection through the inbound sidecar: opened, bytes both ways, closed, with service, workload and mTLS peer', { timeout: 20_000 }, async () => {

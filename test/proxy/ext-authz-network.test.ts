@@ -9,16 +9,14 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import type { Server } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { loadXdsProtos } from '../../src/xds/index.ts';
 import type { Proxy } from '../../src/proxy/index.ts';
-import { TCP_PROXY, deadPort, startProxy, staticCluster } from './helpers.ts';
+import type { TcpEcho } from './helpers.ts';
+import { TCP_PROXY, deadPort, startProxy, startTcpEcho, staticCluster } from './helpers.ts';
 import type { Pem, TestCa } from './tls-certs.ts';
 import { makeCa, makeLeaf, spiffe } from './tls-certs.ts';
-import { NETWORK_RBAC, serverTls, tlsExchange } from './rbac-helpers.ts';
+import { NETWORK_RBAC, mixerHints, serverTls, tlsExchange } from './rbac-helpers.ts';
 
 const NETWORK_EXT_AUTHZ = 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz';
 
@@ -28,16 +26,11 @@ let sleep: Pem;
 let foo: Pem;
 let slow: Pem;
 let cached: Pem;
-let echo: Server;
-let echoed = 0;
+let echo: TcpEcho;
 let authz: grpc.Server;
 let proxy: Proxy;
 const checks: any[] = [];
 
-const num = (n: number): object => ({ numberValue: n });
-function mixerHints(durationMs: number, uses: number, attrs: string[]): object {
-  return { fields: { 'istio.mixer': { structValue: { fields: { valid_duration_ms: num(durationMs), valid_use_count: num(uses), referenced_attributes: { listValue: { values: attrs.map((a) => ({ stringValue: a })) } } } } } } };
-}
 
 /** Decides by the client's SPIFFE id: sleep OK, foo denied, slow OK after 80 ms, cached OK with Mixer's hints. */
 function check(call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>): void {
@@ -73,14 +66,7 @@ before(async () => {
   foo = await makeLeaf(ca, { uri: [spiffe('foo')] });
   slow = await makeLeaf(ca, { uri: [spiffe('slow')] });
   cached = await makeLeaf(ca, { uri: [spiffe('cached')] });
-  echo = createServer((s) => {
-    echoed++;
-    s.on('data', (d) => s.write(`echo:${d.toString()}`));
-    s.on('end', () => s.end());
-    s.on('error', () => undefined);
-  });
-  echo.listen(0, '127.0.0.1');
-  await once(echo, 'listening');
+  echo = await startTcpEcho();
   authz = new grpc.Server();
   authz.addService(loadXdsProtos().serviceDefinition('envoy.service.auth.v3.Authorization'), { Check: check });
   const authzPort = await new Promise<number>((resolve, reject) => authz.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
@@ -88,7 +74,7 @@ before(async () => {
   proxy = await startProxy({
     node: { id: 'sidecar~127.0.0.1~tcp-echo-v1.default~default.svc.cluster.local', cluster: 'tcp-echo', metadata: { LABELS: { app: 'tcp-echo', version: 'v1' } } },
     static_resources: {
-      clusters: [staticCluster('echo', [(echo.address() as { port: number }).port]), staticCluster('ext-authz', [authzPort], h2), staticCluster('ext-authz-dead', [await deadPort()])],
+      clusters: [staticCluster('echo', [echo.port]), staticCluster('ext-authz', [authzPort], h2), staticCluster('ext-authz-dead', [await deadPort()])],
       listeners: [
         tcpListener('authz', 'ext-authz', { include_peer_certificate: true, include_tls_session: true, bootstrap_metadata_labels_key: 'LABELS' }),
         tcpListener('authz-dead', 'ext-authz-dead'),
@@ -104,7 +90,7 @@ before(async () => {
 
 after(async () => {
   await proxy?.stop();
-  echo?.close();
+  echo?.server.close();
   authz?.forceShutdown();
 });
 
@@ -126,12 +112,12 @@ test('allowed: the CheckRequest carries addresses, principals, certificate, SNI 
 });
 
 test('denied: the connection is closed before the upstream sees it', async () => {
-  const before = echoed;
+  const before = echo.accepted;
   const closed = stat('ext_authz.authz.cx_closed');
   const r = await tlsExchange(port('authz'), ca, foo, 'hello');
   assert.ok(r.secure, 'the TLS handshake completes, the check comes after');
   assert.equal(r.reply, '');
-  assert.equal(echoed, before);
+  assert.equal(echo.accepted, before);
   assert.equal(stat('ext_authz.authz.cx_closed') - closed, 1);
 });
 

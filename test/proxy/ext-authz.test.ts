@@ -17,7 +17,7 @@ import type { Upstream } from './helpers.ts';
 import { deadPort, startProxy, startUpstream, staticCluster } from './helpers.ts';
 import type { Pem, TestCa } from './tls-certs.ts';
 import { makeCa, makeLeaf, spiffe } from './tls-certs.ts';
-import { EXT_AUTHZ, rbacFilter, securedHttpListener, serverTls, tlsGet } from './rbac-helpers.ts';
+import { EXT_AUTHZ, mixerHints, rbacFilter, securedHttpListener, serverTls, tlsGet } from './rbac-helpers.ts';
 
 let ca: TestCa;
 let server: Pem;
@@ -29,10 +29,6 @@ const checks: any[] = [];
 const logDir = mkdtempSync(join(tmpdir(), 'ext-authz-'));
 const accessLog = join(logDir, 'access.log');
 
-const num = (n: number): object => ({ numberValue: n });
-function mixerHints(durationMs: number, uses: number, attrs: string[]): object {
-  return { fields: { 'istio.mixer': { structValue: { fields: { valid_duration_ms: num(durationMs), valid_use_count: num(uses), referenced_attributes: { listValue: { values: attrs.map((a) => ({ stringValue: a })) } } } } } } };
-}
 
 function check(call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>): void {
   const req = call.request;

@@ -4,6 +4,8 @@
 import { Agent, createServer, request } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { once } from 'node:events';
+import { createServer as createTcpServer } from 'node:net';
+import type { Server as TcpServer } from 'node:net';
 import { Proxy, parseBootstrap } from '../../src/proxy/index.ts';
 
 export const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -118,4 +120,31 @@ export function get(port: number, path: string, init: { host?: string; method?: 
     req.on('error', reject);
     req.end(init.body);
   });
+}
+
+/** A TCP echo server on 127.0.0.1 (`echo:` + each chunk, ends when the client ends); `accepted` counts its connections. */
+export interface TcpEcho {
+  readonly server: TcpServer;
+  readonly port: number;
+  readonly accepted: number;
+}
+
+export async function startTcpEcho(): Promise<TcpEcho> {
+  let accepted = 0;
+  const server = createTcpServer((s) => {
+    accepted++;
+    s.on('data', (d) => s.write(`echo:${d.toString()}`));
+    s.on('end', () => s.end());
+    s.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  return {
+    server,
+    port,
+    get accepted() {
+      return accepted;
+    },
+  };
 }

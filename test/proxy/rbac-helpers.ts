@@ -113,3 +113,9 @@ export async function tlsExchange(port: number, ca: Pem, client: Pem, data: stri
   await once(socket, 'close');
   return { reply: Buffer.concat(chunks).toString(), secure };
 }
+
+/** CheckResponse.dynamic_metadata with Mixer's caching hints (istio.mixer: valid_duration_ms, valid_use_count, referenced_attributes). */
+export function mixerHints(durationMs: number, uses: number, attrs: string[]): object {
+  const num = (n: number): object => ({ numberValue: n });
+  return { fields: { 'istio.mixer': { structValue: { fields: { valid_duration_ms: num(durationMs), valid_use_count: num(uses), referenced_attributes: { listValue: { values: attrs.map((a) => ({ stringValue: a })) } } } } } } };
+}

@@ -5,11 +5,9 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import type { Server } from 'node:net';
-import { once } from 'node:events';
 import type { Proxy } from '../../src/proxy/index.ts';
-import { TCP_PROXY, startProxy, staticCluster } from './helpers.ts';
+import type { TcpEcho } from './helpers.ts';
+import { TCP_PROXY, startProxy, startTcpEcho, staticCluster } from './helpers.ts';
 import type { Pem, TestCa } from './tls-certs.ts';
 import { makeCa, makeLeaf, spiffe } from './tls-certs.ts';
 import { NETWORK_RBAC, serverTls, tlsExchange } from './rbac-helpers.ts';
@@ -17,8 +15,7 @@ import { NETWORK_RBAC, serverTls, tlsExchange } from './rbac-helpers.ts';
 let ca: TestCa;
 let sleep: Pem;
 let foo: Pem;
-let echo: Server;
-let echoed = 0;
+let echo: TcpEcho;
 let proxy: Proxy;
 
 function tcpListener(name: string, rbac: object): object {
@@ -41,17 +38,10 @@ before(async () => {
   ca = await makeCa('mesh-ca');
   sleep = await makeLeaf(ca, { uri: [spiffe('sleep')] });
   foo = await makeLeaf(ca, { uri: [spiffe('client', 'foo')] });
-  echo = createServer((s) => {
-    echoed++;
-    s.on('data', (d) => s.write(`echo:${d.toString()}`));
-    s.on('end', () => s.end());
-    s.on('error', () => undefined);
-  });
-  echo.listen(0, '127.0.0.1');
-  await once(echo, 'listening');
+  echo = await startTcpEcho();
   proxy = await startProxy({
     static_resources: {
-      clusters: [staticCluster('echo', [(echo.address() as { port: number }).port])],
+      clusters: [staticCluster('echo', [echo.port])],
       listeners: [
         tcpListener('allow-sleep', { rules: { action: 'ALLOW', policies: { p: { permissions: [{ any: true }], principals: [principal(spiffe('sleep'))] } } } }),
         tcpListener('deny-foo-ns', { rules: { action: 'DENY', policies: { p: { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { safe_regex: { regex: '.*/ns/foo/.*' } } } }] } } } }),
@@ -65,7 +55,7 @@ before(async () => {
 
 after(async () => {
   await proxy?.stop();
-  echo?.close();
+  echo?.server.close();
 });
 
 const CASES: Array<{ name: string; listener: string; client: () => Pem; allowed: boolean }> = [
@@ -80,13 +70,13 @@ const CASES: Array<{ name: string; listener: string; client: () => Pem; allowed:
 
 for (const c of CASES) {
   test(c.name, async () => {
-    const before = echoed;
+    const before = echo.accepted;
     const r = await tlsExchange(proxy.listenerPort(c.listener)!, ca, c.client(), 'hello');
     assert.ok(r.secure, 'the TLS handshake completes either way');
     if (c.allowed) assert.equal(r.reply, 'echo:hello');
     else {
       assert.equal(r.reply, '');
-      assert.equal(echoed, before, 'the upstream never saw the connection');
+      assert.equal(echo.accepted, before, 'the upstream never saw the connection');
     }
   });
 }

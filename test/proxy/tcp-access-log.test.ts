@@ -9,19 +9,19 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import type { Server } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Proxy } from '../../src/proxy/index.ts';
 import { flushAccessLogs } from '../../src/proxy/access-loggers/file-access-log.ts';
-import { TCP_PROXY, deadPort, startProxy, staticCluster } from './helpers.ts';
+import type { TcpEcho } from './helpers.ts';
+import { TCP_PROXY, deadPort, startProxy, startTcpEcho, staticCluster } from './helpers.ts';
 
 const FILE_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 const JSON_FORMAT = { type: '%ACCESS_LOG_TYPE%', rx: '%BYTES_RECEIVED%', tx: '%BYTES_SENT%', flags: '%RESPONSE_FLAGS%', cluster: '%UPSTREAM_CLUSTER%', upstream: '%UPSTREAM_HOST%', duration: '%DURATION%', protocol: '%PROTOCOL%' };
 
 let dir: string;
-let echo: Server;
+let echo: TcpEcho;
 let proxy: Proxy;
 
 function fileLog(path: string, json: boolean): object {
@@ -38,16 +38,10 @@ function tcpListener(name: string, cluster: string, extra: object = {}, json = t
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tcp-access-log-'));
-  echo = createServer((s) => {
-    s.on('data', (d) => s.write(`echo:${d.toString()}`));
-    s.on('end', () => s.end());
-    s.on('error', () => undefined);
-  });
-  echo.listen(0, '127.0.0.1');
-  await once(echo, 'listening');
+  echo = await startTcpEcho();
   proxy = await startProxy({
     static_resources: {
-      clusters: [staticCluster('echo', [(echo.address() as { port: number }).port]), staticCluster('dead', [await deadPort()]), { ...staticCluster('empty', []) }],
+      clusters: [staticCluster('echo', [echo.port]), staticCluster('dead', [await deadPort()]), { ...staticCluster('empty', []) }],
       listeners: [
         tcpListener('plain', 'echo'),
         tcpListener('flushed', 'echo', { access_log_options: { flush_access_log_on_connected: true, access_log_flush_interval: '0.1s' } }),
@@ -62,7 +56,7 @@ before(async () => {
 
 after(async () => {
   await proxy?.stop();
-  echo?.close();
+  echo?.server.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -102,7 +96,7 @@ test('one entry when the connection ends: bytes both ways, cluster, upstream hos
   assert.equal(e.rx, 5);
   assert.equal(e.tx, 10);
   assert.equal(e.cluster, 'echo');
-  assert.equal(e.upstream, `127.0.0.1:${(echo.address() as { port: number }).port}`);
+  assert.equal(e.upstream, `127.0.0.1:${echo.port}`);
   assert.equal(e.flags, null);
   assert.equal(e.protocol, null);
   assert.ok(e.duration >= 100, `duration ${e.duration} ms covers the connection`);

@@ -43,7 +43,8 @@ export function parseJsonDuration(text: string, path: string): { seconds: number
 }
 
 // google.protobuf.Value is protobufjs's built-in type, whose fields are camelCase.
-function structValue(v: unknown): Obj {
+/** A plain JSON value as a decoded google.protobuf.Value (the inverse of typed-struct.ts's plainValue). */
+export function structValue(v: unknown): Obj {
   if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
   if (typeof v === 'number') return { numberValue: v };
   if (typeof v === 'string') return { stringValue: v };
@@ -51,7 +52,8 @@ function structValue(v: unknown): Obj {
   if (Array.isArray(v)) return { listValue: { values: v.map(structValue) } };
   return { structValue: struct(v as Obj) };
 }
-function struct(o: Obj): Obj {
+/** A plain object as a decoded google.protobuf.Struct (the inverse of typed-struct.ts's plainStruct). */
+export function struct(o: Obj): Obj {
   const fields: Obj = {};
   for (const [k, v] of Object.entries(o)) fields[k] = structValue(v);
   return { fields };

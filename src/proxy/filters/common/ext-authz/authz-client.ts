@@ -1,6 +1,6 @@
 // What the HTTP and the network ext_authz filters share: the gRPC clients of
 // envoy.service.auth.v3.Authorization, CheckResponse decoding (decision,
-// dynamic metadata as plain JS, Mixer's cache hints), the connection's
+// Mixer's cache hints), the connection's
 // attributes as Mixer names them (for the check cache), and
 // filter_enabled_metadata.
 
@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Socket } from 'node:net';
 import { loadXdsProtos } from '../../../../xds/index.ts';
 import { configError } from '../../../errors.ts';
+import { plainStruct } from '../../../config/typed-struct.ts';
 import type { ConnectionFacts } from '../../../rbac/connection-facts.ts';
 import { valueMatcher } from '../../../rbac/rbac-engine.ts';
 import { filterMetadata } from '../../../rbac/stream-metadata.ts';
@@ -51,45 +52,6 @@ export function httpStatusOf(code: unknown, fallback: number): number {
   return statusCodes[code] ?? fallback;
 }
 
-export function structToJs(s: D | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries((s?.fields ?? {}) as Record<string, D>)) out[k] = valueToJs(v);
-  return out;
-}
-
-function valueToJs(v: D | undefined): unknown {
-  if (!v) return undefined;
-  switch (v.kind) {
-    case 'numberValue':
-      return v.numberValue;
-    case 'stringValue':
-      return v.stringValue;
-    case 'boolValue':
-      return v.boolValue;
-    case 'structValue':
-      return structToJs(v.structValue);
-    case 'listValue':
-      return (v.listValue?.values ?? []).map(valueToJs);
-    case 'nullValue':
-      return null;
-    default:
-      return v.stringValue ?? v.numberValue ?? v.boolValue;
-  }
-}
-
-function jsToValue(v: unknown): D {
-  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (typeof v === 'string') return { stringValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(jsToValue) } };
-  return { structValue: jsToStruct(v as Record<string, unknown>) };
-}
-
-export function jsToStruct(o: Record<string, unknown>): D {
-  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, jsToValue(v)])) };
-}
-
 function headerEdits(list: D[] | undefined): Array<readonly [string, string, boolean]> {
   return (list ?? []).map((h) => {
     const append = h.append_action ? h.append_action === 'APPEND_IF_EXISTS_OR_ADD' : h.append?.value === true;
@@ -99,7 +61,7 @@ function headerEdits(list: D[] | undefined): Array<readonly [string, string, boo
 
 export function decisionOf(resp: D): { decision: CachedDecision; hints: CacheHints | undefined } {
   const code = Number(resp.status?.code ?? 0);
-  const meta = structToJs(resp.dynamic_metadata);
+  const meta = plainStruct(resp.dynamic_metadata);
   const mixer = meta[MIXER_CACHE_NAMESPACE] as Record<string, unknown> | undefined;
   const hints = mixer
     ? {

@@ -24,7 +24,9 @@ import { headerValue } from '../../../rbac/http-request.ts';
 import { filterMetadata, metadataText, setFilterMetadata } from '../../../rbac/stream-metadata.ts';
 import type { FilterStatus, HttpFilter, HttpStream } from '../http-filter.ts';
 import type { CheckMethod } from '../../common/ext-authz/authz-client.ts';
-import { CONNECTION_ATTRIBUTES, GrpcClients, MIXER_CACHE_NAMESPACE, connectionAttribute, decisionOf, httpStatusOf, jsToStruct, localPrincipal, metadataEnabled, socketAddress, structToJs } from '../../common/ext-authz/authz-client.ts';
+import { CONNECTION_ATTRIBUTES, GrpcClients, MIXER_CACHE_NAMESPACE, connectionAttribute, decisionOf, httpStatusOf, localPrincipal, metadataEnabled, socketAddress } from '../../common/ext-authz/authz-client.ts';
+import { struct } from '../../../config/proto-json.ts';
+import { plainStruct } from '../../../config/typed-struct.ts';
 import type { AttributeReader, CachedDecision } from '../../common/ext-authz/check-cache.ts';
 import { CheckCache } from '../../common/ext-authz/check-cache.ts';
 
@@ -196,7 +198,7 @@ export class ExtAuthzFilter implements HttpFilter {
       const filter_metadata: Record<string, D> = {};
       for (const ns of namespaces) {
         const m = filterMetadata(req, ns);
-        if (m) filter_metadata[ns] = jsToStruct(m);
+        if (m) filter_metadata[ns] = struct(m);
       }
       attributes.metadata_context = { filter_metadata };
     }
@@ -223,7 +225,7 @@ export class ExtAuthzFilter implements HttpFilter {
         }
         const { decision, hints } = decisionOf(resp);
         if (hints) st.cache.store(hints, read, decision);
-        if (resp.dynamic_metadata) setFilterMetadata(s.req, EXT_AUTHZ_METADATA, structToJs(resp.dynamic_metadata));
+        if (resp.dynamic_metadata) setFilterMetadata(s.req, EXT_AUTHZ_METADATA, plainStruct(resp.dynamic_metadata));
         if (this.apply(s, decision)) s.continueDecoding();
       });
   }

@@ -31,7 +31,7 @@ import type { NetworkFilterExtension, NetworkFilterFactory } from '../../../regi
 import type { ClusterManager } from '../../../upstream/cluster-manager.ts';
 import type { Counter, Gauge } from '../../../stats.ts';
 import type { CheckMethod } from '../../common/ext-authz/authz-client.ts';
-import { GrpcClients, connectionAttribute, decisionOf, localPrincipal, metadataEnabled, socketAddress, structToJs } from '../../common/ext-authz/authz-client.ts';
+import { GrpcClients, connectionAttribute, decisionOf, localPrincipal, metadataEnabled, socketAddress } from '../../common/ext-authz/authz-client.ts';
 import type { AttributeReader } from '../../common/ext-authz/check-cache.ts';
 import { CheckCache } from '../../common/ext-authz/check-cache.ts';
 
@@ -157,7 +157,7 @@ export class NetworkExtAuthzFilter implements NetworkFilterFactory {
       }
       const { decision, hints } = decisionOf(resp);
       if (hints) st.cache.store(hints, read, decision);
-      if (resp.dynamic_metadata) setFilterMetadata(socket, NETWORK_EXT_AUTHZ_METADATA, structToJs(resp.dynamic_metadata));
+      if (resp.dynamic_metadata) setFilterMetadata(socket, NETWORK_EXT_AUTHZ_METADATA, plainStruct(resp.dynamic_metadata));
       if (decision.allowed) this.admit(socket, 'ok');
       else this.refuse(socket, 'denied');
     });
