@@ -41,7 +41,7 @@ before(async () => {
   echo = await startTcpEcho();
   proxy = await startProxy({
     static_resources: {
-      clusters: [staticCluster('echo', [echo.port]), staticCluster('dead', [await deadPort()]), { ...staticCluster('empty', []) }],
+      clusters: [staticCluster('echo', [echo.port]), staticCluster('dead', [await deadPort()]), staticCluster('empty', []), staticCluster('one-connection', [echo.port], { circuit_breakers: { thresholds: [{ max_connections: 1 }] } })],
       listeners: [
         tcpListener('plain', 'echo'),
         tcpListener('flushed', 'echo', { access_log_options: { flush_access_log_on_connected: true, access_log_flush_interval: '0.1s' } }),
@@ -49,6 +49,7 @@ before(async () => {
         tcpListener('no-route', 'nowhere'),
         tcpListener('no-host', 'empty'),
         tcpListener('refused', 'dead'),
+        tcpListener('one-connection', 'one-connection'),
       ],
     },
   });
@@ -127,6 +128,17 @@ test('failures are logged with their flags: NR (no such cluster), UH (no host), 
     const [line] = await lines(listener, 1);
     assert.equal(JSON.parse(line).flags, flag, listener);
   }
+});
+
+test('max_connections: a second connection while the first is open is closed at once, flag UO', async () => {
+  const first = exchange('one-connection', 'first', 300);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await exchange('one-connection', 'second'), '', 'the circuit breaker is open');
+  assert.equal(await first, 'echo:first');
+  const entries = (await lines('one-connection', 2, /TcpConnectionEnd/)).map((l) => JSON.parse(l));
+  assert.deepEqual(entries.map((e) => e.flags), ['UO', null]);
+  assert.equal(proxy.stats.get('cluster.one-connection.upstream_cx_overflow'), 1);
+  assert.equal(await exchange('one-connection', 'third'), 'echo:third', 'closed again once the first has ended');
 });
 
 test("no format: Envoy's default line for a TCP connection", async () => {

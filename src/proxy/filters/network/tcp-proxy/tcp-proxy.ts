@@ -4,7 +4,11 @@
 // Istio's auto mTLS when it has one). No healthy host or a failed connect
 // closes the downstream connection, as Envoy does.
 //
-// access_log: one entry when the connection ends (flags NR, UH, UF), and
+// The cluster's max_connections circuit breaker counts its connections of
+// every kind: beyond it a new connection is closed at once
+// (upstream_cx_overflow, flag UO), as Envoy does.
+//
+// access_log: one entry when the connection ends (flags NR, UH, UO, UF), and
 // with access_log_options one when the upstream connects
 // (flush_access_log_on_connected) and one every access_log_flush_interval,
 // each carrying the byte totals so far; Mixer's reports (connection.event
@@ -79,10 +83,13 @@ export class TcpProxy implements NetworkFilterFactory {
     const logged: LoggedConnection | undefined = this.settings.accessLoggers.length > 0 ? { down, connectionId: randomUUID(), startTime: Date.now(), started: performance.now(), cluster: clusterName, upstreamHost: undefined, flags: '' } : undefined;
     const cluster = this.context.clusters.get(clusterName);
     const host = cluster?.config.type === 'ORIGINAL_DST' ? cluster.originalDstHost(originalDestinationOf(down)) : cluster?.pickHost();
-    if (!cluster || !host) {
+    // No cluster (NR), no host (UH), or the cluster's max_connections circuit breaker open (UO): closed at once.
+    const overflow = cluster !== undefined && cluster.stats.upstream_cx_active.value >= cluster.config.circuitBreakers.maxConnections;
+    if (!cluster || !host || overflow) {
       if (!cluster) this.stats.downstream_cx_no_route.value++;
-      else cluster.stats.upstream_cx_none_healthy.value++;
-      if (logged) logged.flags = cluster ? 'UH' : 'NR';
+      else if (!host) cluster.stats.upstream_cx_none_healthy.value++;
+      else cluster.stats.upstream_cx_overflow.value++;
+      if (logged) logged.flags = !cluster ? 'NR' : !host ? 'UH' : 'UO';
       down.destroy();
       if (logged) this.log(logged, 'close');
       return;
