@@ -4,6 +4,10 @@
 // Istio's auto mTLS when it has one). No healthy host or a failed connect
 // closes the downstream connection, as Envoy does.
 //
+// Each connect's result goes to the cluster's outlier detection (a failure
+// or timeout as a local origin failure, a 503; a connect as a success), so
+// a dead endpoint of a TCP service is ejected as Envoy ejects it.
+//
 // The cluster's max_connections circuit breaker counts its connections of
 // every kind: beyond it a new connection is closed at once
 // (upstream_cx_overflow, flag UO), as Envoy does.
@@ -105,9 +109,11 @@ export class TcpProxy implements NetworkFilterFactory {
     down.setNoDelay(true);
     if (logged) logged.upstreamHost = `${host.address}:${host.port}`;
     let connected = false;
+    const outlier = cluster.outlierDetector;
     const connectTimer = setTimeout(() => {
       cs.upstream_cx_connect_timeout.value++;
       if (logged) logged.flags = 'UF';
+      outlier?.report(host, 'timeout');
       up.destroy();
     }, cluster.config.connectTimeoutMs);
     const { flushOnConnected, flushIntervalMs } = this.settings;
@@ -115,6 +121,7 @@ export class TcpProxy implements NetworkFilterFactory {
     up.once('connect', () => {
       connected = true;
       clearTimeout(connectTimer);
+      outlier?.report(host, 200);
       if (logged && flushOnConnected) this.log(logged, 'open');
     });
     if (this.settings.idleTimeoutMs > 0) down.setTimeout(this.settings.idleTimeoutMs, () => down.destroy());
@@ -123,6 +130,7 @@ export class TcpProxy implements NetworkFilterFactory {
       if (!connected) {
         cs.upstream_cx_connect_fail.value++;
         if (logged) logged.flags = 'UF';
+        outlier?.report(host, 'connect-failure');
       }
       down.destroy();
     });

@@ -1,9 +1,12 @@
-// tcp_proxy's access_log through a real proxy and a TCP echo upstream: one
-// entry when the connection ends with the bytes both ways; with
+// tcp_proxy through a real proxy and a TCP echo upstream. Its access_log:
+// one entry when the connection ends with the bytes both ways; with
 // access_log_options an entry when the upstream connects and one every
 // flush interval (%ACCESS_LOG_TYPE% TcpUpstreamConnected / TcpPeriodic /
-// TcpConnectionEnd); flags NR (no such cluster), UH (no host) and UF (the
-// connect failed); Envoy's default line for TCP ("- - -").
+// TcpConnectionEnd); flags NR (no such cluster), UH (no host), UO (the
+// cluster's max_connections circuit breaker) and UF (the connect failed);
+// Envoy's default line for TCP ("- - -"). Connect failures feed the
+// cluster's outlier detection: a dead endpoint is ejected. (TLS upstream:
+// tls-mtls.test.ts.)
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,11 +40,12 @@ function tcpListener(name: string, cluster: string, extra: object = {}, json = t
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tcp-access-log-'));
+  dir = mkdtempSync(join(tmpdir(), 'tcp-proxy-'));
   echo = await startTcpEcho();
   proxy = await startProxy({
     static_resources: {
-      clusters: [staticCluster('echo', [echo.port]), staticCluster('dead', [await deadPort()]), staticCluster('empty', []), staticCluster('one-connection', [echo.port], { circuit_breakers: { thresholds: [{ max_connections: 1 }] } })],
+      clusters: [staticCluster('echo', [echo.port]), staticCluster('dead', [await deadPort()]), staticCluster('empty', []), staticCluster('one-connection', [echo.port], { circuit_breakers: { thresholds: [{ max_connections: 1 }] } }),
+        staticCluster('half-dead', [await deadPort(), echo.port], { outlier_detection: { consecutive_5xx: 2, interval: '10s', base_ejection_time: '30s', max_ejection_percent: 100 } })],
       listeners: [
         tcpListener('plain', 'echo'),
         tcpListener('flushed', 'echo', { access_log_options: { flush_access_log_on_connected: true, access_log_flush_interval: '0.1s' } }),
@@ -50,6 +54,7 @@ before(async () => {
         tcpListener('no-host', 'empty'),
         tcpListener('refused', 'dead'),
         tcpListener('one-connection', 'one-connection'),
+        tcpListener('half-dead', 'half-dead'),
       ],
     },
   });
@@ -139,6 +144,14 @@ test('max_connections: a second connection while the first is open is closed at 
   assert.deepEqual(entries.map((e) => e.flags), ['UO', null]);
   assert.equal(proxy.stats.get('cluster.one-connection.upstream_cx_overflow'), 1);
   assert.equal(await exchange('one-connection', 'third'), 'echo:third', 'closed again once the first has ended');
+});
+
+test('outlier detection: two connect failures eject the dead endpoint; every later connection reaches the live one', async () => {
+  const replies: string[] = [];
+  for (let i = 0; i < 8; i++) replies.push(await exchange('half-dead', `c${i}`));
+  assert.equal(proxy.stats.get('cluster.half-dead.outlier_detection.ejections_enforced_consecutive_5xx'), 1);
+  assert.equal(replies.filter((r) => r === '').length, 2, `the dead endpoint failed twice, then was ejected: ${JSON.stringify(replies)}`);
+  assert.deepEqual(replies.slice(4), ['echo:c4', 'echo:c5', 'echo:c6', 'echo:c7']);
 });
 
 test("no format: Envoy's default line for a TCP connection", async () => {
