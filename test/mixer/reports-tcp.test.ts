@@ -9,7 +9,6 @@
 // exact bytes both ways.
 
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { connect } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -17,7 +16,7 @@ import { Registry } from '../../src/common/metrics.ts';
 import { Mixer } from '../../src/mixer/index.ts';
 import type { Proxy } from '../../src/proxy/index.ts';
 import type { TcpEcho } from '../proxy/helpers.ts';
-import { TCP_PROXY, startProxy, startTcpEcho, staticCluster } from '../proxy/helpers.ts';
+import { converse, startProxy, startTcpEcho, staticCluster, tcpProxyListener } from '../proxy/helpers.ts';
 import { serverTls } from '../proxy/rbac-helpers.ts';
 import type { Pem, TestCa } from '../proxy/tls-certs.ts';
 import { makeCa, makeLeaf, spiffe } from '../proxy/tls-certs.ts';
@@ -57,24 +56,15 @@ before(async () => {
         staticCluster('mixer', [mixerPort], H2),
         { ...staticCluster('inbound|9000||', [echo.port]), metadata: { filter_metadata: { istio: { services: [{ host: SERVICE, name: 'tcpecho', namespace: 'default' }] } } } },
       ],
-      listeners: [{
-        name: 'virtualInbound',
-        traffic_direction: 'INBOUND',
-        address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-        filter_chains: [{
-          transport_socket: serverTls(ca, self),
-          filters: [{
-            name: 'envoy.filters.network.tcp_proxy',
-            typed_config: {
-              '@type': TCP_PROXY,
-              stat_prefix: 'inbound|9000||',
-              cluster: 'inbound|9000||',
-              access_log: [{ name: 'istio.mixer.report', typed_config: { '@type': TYPED_STRUCT, type_url: 'type.googleapis.com/istio.mixer.v1.config.client.ReportConfig', value: { report_cluster: 'mixer', flush_interval_ms: 50 } } }],
-              access_log_options: { flush_access_log_on_connected: true, access_log_flush_interval: '0.1s' },
-            },
-          }],
-        }],
-      }],
+      listeners: [tcpProxyListener('virtualInbound', 'inbound|9000||', {
+        listener: { traffic_direction: 'INBOUND' },
+        transportSocket: serverTls(ca, self),
+        tcpProxy: {
+          stat_prefix: 'inbound|9000||',
+          access_log: [{ name: 'istio.mixer.report', typed_config: { '@type': TYPED_STRUCT, type_url: 'type.googleapis.com/istio.mixer.v1.config.client.ReportConfig', value: { report_cluster: 'mixer', flush_interval_ms: 50 } } }],
+          access_log_options: { flush_access_log_on_connected: true, access_log_flush_interval: '0.1s' },
+        },
+      })],
     },
   });
 });
@@ -88,18 +78,8 @@ after(async () => {
 
 test('a TCP connection through the inbound sidecar: opened, bytes both ways, closed, with service, workload and mTLS peer', { timeout: 20_000 }, async () => {
   const socket = connect({ host: '127.0.0.1', port: proxy.listenerPort('virtualInbound')!, ca: ca.cert, cert: sleep.cert, key: sleep.key, servername: SERVICE, rejectUnauthorized: false });
-  const chunks: Buffer[] = [];
-  socket.on('data', (c: Buffer) => chunks.push(c));
-  const closed = once(socket, 'close');
-  await once(socket, 'secureConnect');
-  socket.write('hello');
   // Long enough for a few periodic reports between the bytes and the end.
-  await new Promise((r) => setTimeout(r, 250));
-  socket.write('again!');
-  await new Promise((r) => setTimeout(r, 250));
-  socket.end();
-  await closed;
-  assert.equal(Buffer.concat(chunks).toString(), 'echo:helloecho:again!');
+  assert.equal(await converse(socket, ['hello', 250, 'again!', 250], 'secureConnect'), 'echo:helloecho:again!');
   const labels = [`destination_service="${SERVICE}"`, 'destination_app="tcpecho"', `source_principal="${spiffe('sleep')}"`, 'reporter="inbound"', 'security="mutual_tls"'];
   let text = '';
   const deadline = Date.now() + 10_000;

@@ -13,7 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadXdsProtos } from '../../src/xds/index.ts';
 import type { Proxy } from '../../src/proxy/index.ts';
 import type { TcpEcho } from './helpers.ts';
-import { TCP_PROXY, deadPort, startProxy, startTcpEcho, staticCluster } from './helpers.ts';
+import { deadPort, startProxy, startTcpEcho, staticCluster, tcpProxyListener } from './helpers.ts';
 import type { Pem, TestCa } from './tls-certs.ts';
 import { makeCa, makeLeaf, spiffe } from './tls-certs.ts';
 import { NETWORK_RBAC, mixerHints, serverTls, tlsExchange } from './rbac-helpers.ts';
@@ -45,18 +45,8 @@ function check(call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryDat
 }
 
 function tcpListener(name: string, cluster: string, extra: object = {}, before: object[] = []): object {
-  return {
-    name,
-    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-    filter_chains: [{
-      transport_socket: serverTls(ca, server),
-      filters: [
-        ...before,
-        { name: 'envoy.filters.network.ext_authz', typed_config: { '@type': NETWORK_EXT_AUTHZ, stat_prefix: name, grpc_service: { envoy_grpc: { cluster_name: cluster }, timeout: '0.5s' }, transport_api_version: 'V3', ...extra } },
-        { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: name, cluster: 'echo' } },
-      ],
-    }],
-  };
+  const extAuthz = { name: 'envoy.filters.network.ext_authz', typed_config: { '@type': NETWORK_EXT_AUTHZ, stat_prefix: name, grpc_service: { envoy_grpc: { cluster_name: cluster }, timeout: '0.5s' }, transport_api_version: 'V3', ...extra } };
+  return tcpProxyListener(name, 'echo', { transportSocket: serverTls(ca, server), filters: [...before, extAuthz] });
 }
 
 before(async () => {
@@ -163,11 +153,7 @@ test('stats: total, ok, denied and the active gauge back at zero', () => {
 });
 
 test('bad config names the field: no stat_prefix, no envoy_grpc cluster', async () => {
-  const listener = (config: object): object => ({
-    name: 'bad',
-    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-    filter_chains: [{ filters: [{ name: 'envoy.filters.network.ext_authz', typed_config: { '@type': NETWORK_EXT_AUTHZ, ...config } }, { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: 'bad', cluster: 'echo' } }] }],
-  });
+  const listener = (config: object): object => tcpProxyListener('bad', 'echo', { filters: [{ name: 'envoy.filters.network.ext_authz', typed_config: { '@type': NETWORK_EXT_AUTHZ, ...config } }] });
   const start = (config: object): Promise<Proxy> => startProxy({ static_resources: { clusters: [staticCluster('echo', [1])], listeners: [listener(config)] } });
   await assert.rejects(start({ grpc_service: { envoy_grpc: { cluster_name: 'x' } } }), /stat_prefix/);
   await assert.rejects(start({ stat_prefix: 'bad', grpc_service: { google_grpc: { target_uri: 'x' } } }), /grpc_service\.envoy_grpc\.cluster_name/);

@@ -5,7 +5,7 @@ import { Agent, createServer, request } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { createServer as createTcpServer } from 'node:net';
-import type { Server as TcpServer } from 'node:net';
+import type { Socket, Server as TcpServer } from 'node:net';
 import { Proxy, parseBootstrap } from '../../src/proxy/index.ts';
 
 export const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -147,4 +147,37 @@ export async function startTcpEcho(): Promise<TcpEcho> {
       return accepted;
     },
   };
+}
+
+/** A listener on 127.0.0.1 (port 0) with one chain: `filters`, then tcp_proxy to `cluster` (its config extended by `tcpProxy`), behind `transportSocket` when given; `listener` adds listener fields. */
+export function tcpProxyListener(name: string, cluster: string, options: { readonly filters?: readonly object[]; readonly transportSocket?: object; readonly tcpProxy?: object; readonly listener?: object } = {}): Record<string, unknown> {
+  return {
+    name,
+    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+    ...options.listener,
+    filter_chains: [{
+      ...(options.transportSocket ? { transport_socket: options.transportSocket } : {}),
+      filters: [...(options.filters ?? []), { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: name, cluster, ...options.tcpProxy } }],
+    }],
+  };
+}
+
+/**
+ * Drives a client socket that is opening: once `ready` (connect, or
+ * secureConnect for TLS), writes each string of `steps` and waits each
+ * number (ms), then ends it. Resolves with what it received before it closed.
+ */
+export async function converse(socket: Socket, steps: ReadonlyArray<string | number>, ready: 'connect' | 'secureConnect' = 'connect'): Promise<string> {
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.on('error', () => undefined);
+  const closed = once(socket, 'close');
+  await once(socket, ready);
+  for (const step of steps) {
+    if (typeof step === 'number') await new Promise((r) => setTimeout(r, step));
+    else socket.write(step);
+  }
+  socket.end();
+  await closed;
+  return Buffer.concat(chunks).toString();
 }

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Proxy } from '../../src/proxy/index.ts';
 import type { TcpEcho } from './helpers.ts';
-import { TCP_PROXY, startProxy, startTcpEcho, staticCluster } from './helpers.ts';
+import { startProxy, startTcpEcho, staticCluster, tcpProxyListener } from './helpers.ts';
 import type { Pem, TestCa } from './tls-certs.ts';
 import { makeCa, makeLeaf, spiffe } from './tls-certs.ts';
 import { NETWORK_RBAC, serverTls, tlsExchange } from './rbac-helpers.ts';
@@ -19,17 +19,8 @@ let echo: TcpEcho;
 let proxy: Proxy;
 
 function tcpListener(name: string, rbac: object): object {
-  return {
-    name,
-    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-    filter_chains: [{
-      transport_socket: serverTls(ca, sleep),
-      filters: [
-        { name: 'envoy.filters.network.rbac', typed_config: { '@type': NETWORK_RBAC, stat_prefix: `${name}.`, ...rbac } },
-        { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: name, cluster: 'echo' } },
-      ],
-    }],
-  };
+  const filters = [{ name: 'envoy.filters.network.rbac', typed_config: { '@type': NETWORK_RBAC, stat_prefix: `${name}.`, ...rbac } }];
+  return tcpProxyListener(name, 'echo', { transportSocket: serverTls(ca, sleep), filters });
 }
 
 const principal = (id: string): object => ({ authenticated: { principal_name: { exact: id } } });

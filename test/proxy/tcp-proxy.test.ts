@@ -10,7 +10,6 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,7 +17,7 @@ import { join } from 'node:path';
 import type { Proxy } from '../../src/proxy/index.ts';
 import { flushAccessLogs } from '../../src/proxy/access-loggers/file-access-log.ts';
 import type { TcpEcho } from './helpers.ts';
-import { TCP_PROXY, deadPort, startProxy, startTcpEcho, staticCluster } from './helpers.ts';
+import { converse, deadPort, startProxy, startTcpEcho, staticCluster, tcpProxyListener } from './helpers.ts';
 
 const FILE_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 const JSON_FORMAT = { type: '%ACCESS_LOG_TYPE%', rx: '%BYTES_RECEIVED%', tx: '%BYTES_SENT%', flags: '%RESPONSE_FLAGS%', cluster: '%UPSTREAM_CLUSTER%', upstream: '%UPSTREAM_HOST%', duration: '%DURATION%', protocol: '%PROTOCOL%' };
@@ -32,11 +31,7 @@ function fileLog(path: string, json: boolean): object {
 }
 
 function tcpListener(name: string, cluster: string, extra: object = {}, json = true): object {
-  return {
-    name,
-    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-    filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: name, cluster, access_log: [fileLog(join(dir, `${name}.log`), json)], ...extra } }] }],
-  };
+  return tcpProxyListener(name, cluster, { tcpProxy: { access_log: [fileLog(join(dir, `${name}.log`), json)], ...extra } });
 }
 
 before(async () => {
@@ -66,19 +61,9 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Connects through `listener`, sends `data`, keeps the connection `holdMs`, ends it; the reply. */
-async function exchange(listener: string, data: string, holdMs = 0): Promise<string> {
-  const s = connect(proxy.listenerPort(listener)!, '127.0.0.1');
-  const chunks: Buffer[] = [];
-  s.on('data', (c: Buffer) => chunks.push(c));
-  s.on('error', () => undefined);
-  const closed = once(s, 'close');
-  await once(s, 'connect');
-  s.write(data);
-  await new Promise((r) => setTimeout(r, 100 + holdMs));
-  s.end();
-  await closed;
-  return Buffer.concat(chunks).toString();
+/** Connects through `listener`, sends `data`, keeps the connection `holdMs` more than 100 ms, ends it; the reply. */
+function exchange(listener: string, data: string, holdMs = 0): Promise<string> {
+  return converse(connect(proxy.listenerPort(listener)!, '127.0.0.1'), [data, 100 + holdMs]);
 }
 
 /** The log's lines once it has `n` of them and, when given, a last line matching `last` (lines are written off the hot path). */

@@ -14,7 +14,7 @@ import { connect, createServer as createTlsServer } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { Proxy } from '../../src/proxy/index.ts';
 import type { Upstream } from './helpers.ts';
-import { HCM, ROUTER, TCP_PROXY, get, startProxy, startUpstream, staticCluster } from './helpers.ts';
+import { HCM, ROUTER, converse, get, startProxy, startUpstream, staticCluster, tcpProxyListener } from './helpers.ts';
 import type { Pem, TestCa } from './tls-certs.ts';
 import { makeCa, makeLeaf, spiffe } from './tls-certs.ts';
 
@@ -133,11 +133,7 @@ before(async () => {
         autoMtlsCluster('outbound|9000||tcp-echo', (tlsEcho.address() as { port: number }).port, true),
       ],
       listeners: [
-        {
-          name: 'tcpOutbound',
-          address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-          filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: 'outbound|9000||tcp-echo', cluster: 'outbound|9000||tcp-echo' } }] }],
-        },
+        tcpProxyListener('tcpOutbound', 'outbound|9000||tcp-echo', { tcpProxy: { stat_prefix: 'outbound|9000||tcp-echo' } }),
         {
           name: 'virtualOutbound',
           address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
@@ -258,15 +254,7 @@ test('upstream TLS sessions are resumed on new connections to the same host', as
 });
 
 test('tcp_proxy originates mTLS over the cluster transport socket (auto mTLS): the server sees the client SPIFFE id', async () => {
-  const s = tcpConnect(client.listenerPort('tcpOutbound')!, '127.0.0.1');
-  const chunks: Buffer[] = [];
-  s.on('data', (c: Buffer) => chunks.push(c));
-  const closed = once(s, 'close');
-  await once(s, 'connect');
-  s.write('hello');
-  await new Promise((r) => setTimeout(r, 150));
-  s.end();
-  await closed;
-  assert.equal(Buffer.concat(chunks).toString(), `URI:${spiffe('a')}|hello`);
+  const reply = await converse(tcpConnect(client.listenerPort('tcpOutbound')!, '127.0.0.1'), ['hello', 150]);
+  assert.equal(reply, `URI:${spiffe('a')}|hello`);
   assert.ok(client.stats.get('cluster.outbound|9000||tcp-echo.ssl.handshake')! >= 1);
 });
